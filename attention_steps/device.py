@@ -1,0 +1,57 @@
+"""Device choice, seeding and mixed precision."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+
+import numpy as np
+import torch
+
+
+def get_device(prefer: str | None = None) -> torch.device:
+    """CUDA when present (Colab GPU runtime), otherwise the CPU.
+
+    ``prefer`` (or the environment variable ``ATTENTION_STEPS_DEVICE``) forces a device, e.g. ``"cpu"``.
+    Apple's MPS is not picked automatically: a few ops used in the course are slower or missing there.
+    """
+    choice = prefer or os.environ.get("ATTENTION_STEPS_DEVICE")
+    if choice:
+        return torch.device(choice)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def describe_device(device: torch.device | None = None) -> str:
+    """One line saying what this notebook runs on, e.g. ``cpu (2 threads), torch 2.13.0``."""
+    device = device or get_device()
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+        mem = torch.cuda.get_device_properties(device).total_memory / 2**30
+        what = f"cuda: {name}, {mem:.0f} GiB"
+    else:
+        what = f"{device.type} ({torch.get_num_threads()} threads)"
+    return f"{what}, torch {torch.__version__}"
+
+
+def seed_everything(seed: int = 0) -> torch.Generator:
+    """Seed Python, NumPy and torch (CPU and CUDA); return a torch.Generator seeded the same way."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def amp_dtype(device: torch.device) -> torch.dtype | None:
+    """The mixed-precision dtype for ``device``: float16 on CUDA (a Colab T4 has no fast bfloat16), None on CPU."""
+    return torch.float16 if device.type == "cuda" else None
+
+
+def autocast(device: torch.device):
+    """``torch.autocast`` in float16 on CUDA; a no-op context on the CPU."""
+    dtype = amp_dtype(device)
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)

@@ -1,0 +1,229 @@
+"""Helpers for the notebooks' test cells: comparisons with useful messages, and guards on forbidden built-ins.
+
+Everything here is safe to show learners: it checks answers, it does not contain them.
+
+- :func:`assert_close` compares a result with an expected tensor and, when they differ, says which shapes, dtypes,
+  element and tolerance were involved.
+- :func:`forbid` makes named PyTorch built-ins raise while a block runs. It works at the dispatcher level (a
+  ``TorchFunctionMode`` for the Python API and a ``TorchDispatchMode`` for ATen ops), so a built-in reached through an
+  alias, a reference captured earlier, a method, a module or a composite op is caught all the same.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Iterable, Sequence
+
+import torch
+from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
+
+# Captured at import, before any learner code runs in the notebook that imports this module.
+_float64 = torch.float64
+_Tensor = torch.Tensor
+
+
+class ForbiddenBuiltinError(AssertionError):
+    """A built-in the exercise asks you to write yourself was called."""
+
+
+# A name a test forbids → the Python-level function names and ATen op names that implement it.
+FORBIDDEN_GROUPS: dict[str, tuple[set[str], set[str]]] = {
+    "softmax": (
+        {"softmax", "log_softmax", "_softmax", "_log_softmax", "_safe_softmax", "gumbel_softmax"},
+        {"softmax", "log_softmax", "_softmax", "_log_softmax", "_safe_softmax"},
+    ),
+    "scaled_dot_product_attention": (
+        {"scaled_dot_product_attention", "_scaled_dot_product_attention_math", "multi_head_attention_forward"},
+        {"scaled_dot_product_attention", "_scaled_dot_product_attention_math",
+         "_scaled_dot_product_flash_attention", "_scaled_dot_product_flash_attention_for_cpu",
+         "_scaled_dot_product_efficient_attention", "_scaled_dot_product_cudnn_attention",
+         "_native_multi_head_attention"},
+    ),
+    "multi_head_attention": (
+        {"multi_head_attention_forward", "_native_multi_head_attention"},
+        {"_native_multi_head_attention"},
+    ),
+    "embedding": ({"embedding", "embedding_bag"}, {"embedding", "embedding_bag", "_embedding_bag"}),
+    "rnn": (
+        {"rnn_tanh", "rnn_relu", "rnn_tanh_cell", "rnn_relu_cell", "lstm", "gru", "lstm_cell", "gru_cell"},
+        {"rnn_tanh", "rnn_relu", "rnn_tanh_cell", "rnn_relu_cell", "lstm", "gru", "lstm_cell", "gru_cell",
+         "_thnn_fused_lstm_cell", "_thnn_fused_gru_cell"},
+    ),
+    "layer_norm": ({"layer_norm"}, {"layer_norm", "native_layer_norm"}),
+    "adaptive_avg_pool2d": (
+        {"adaptive_avg_pool2d", "adaptive_avg_pool1d"},
+        {"adaptive_avg_pool2d", "_adaptive_avg_pool2d", "adaptive_avg_pool1d"},
+    ),
+}
+
+
+def _names_for(name: str) -> tuple[set[str], set[str]]:
+    return FORBIDDEN_GROUPS.get(name, ({name, "_" + name}, {name, "_" + name}))
+
+
+class _FunctionGuard(TorchFunctionMode):
+    def __init__(self, names: set[str], seen: list[str]):
+        super().__init__()
+        self.names, self.seen = names, seen
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        name = getattr(func, "__name__", "")
+        if name in self.names:
+            self.seen.append(name)
+            raise ForbiddenBuiltinError(f"torch's built-in `{name}` was called")
+        return func(*args, **(kwargs or {}))
+
+
+class _DispatchGuard(TorchDispatchMode):
+    def __init__(self, names: set[str], seen: list[str]):
+        super().__init__()
+        self.names, self.seen = names, seen
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = func.overloadpacket.__name__
+        if name in self.names:
+            self.seen.append(f"aten::{name}")
+            raise ForbiddenBuiltinError(f"torch's built-in `aten::{name}` was called")
+        return func(*args, **(kwargs or {}))
+
+
+@contextlib.contextmanager
+def forbid(*builtins: str, exercise: str = "this exercise"):
+    """Make the named PyTorch built-ins raise :class:`ForbiddenBuiltinError` inside the block.
+
+    >>> with forbid("softmax"):
+    ...     out = my_softmax(x)          # fails if my_softmax calls torch.softmax, F.softmax, x.softmax, nn.Softmax …
+
+    A call that the learner's code catches and hides is still reported when the block ends.
+    """
+    functions: set[str] = set()
+    aten: set[str] = set()
+    for b in builtins:
+        f, a = _names_for(b)
+        functions |= f
+        aten |= a
+    seen: list[str] = []
+    error = None
+    try:
+        with _FunctionGuard(functions, seen), _DispatchGuard(aten, seen):
+            yield
+    except ForbiddenBuiltinError as e:
+        error = e
+    if seen or error is not None:
+        what = ", ".join(dict.fromkeys(seen)) or str(error)
+        raise ForbiddenBuiltinError(
+            f"{exercise} asks you to write {' / '.join(builtins)} yourself, but your code called {what}. "
+            "Use elementary operations (exp, sum, max, matmul, …) instead."
+        ) from None
+
+
+def _shape(x) -> tuple:
+    return tuple(x.shape)
+
+
+def assert_tensor(actual, *, shape: Sequence[int] | None = None, dtype: torch.dtype | None = None,
+                  name: str = "output") -> None:
+    """Check that ``actual`` is a plain torch.Tensor with the given shape and dtype; the message says why not."""
+    if type(actual) is not _Tensor:
+        raise AssertionError(f"{name} should be a torch.Tensor, but it is a {type(actual).__name__}")
+    if shape is not None and _shape(actual) != tuple(shape):
+        raise AssertionError(f"{name} has shape {_shape(actual)}, expected {tuple(shape)}")
+    if dtype is not None and actual.dtype != dtype:
+        raise AssertionError(f"{name} has dtype {actual.dtype}, expected {dtype}")
+
+
+def assert_close(actual, expected, *, atol: float = 1e-5, rtol: float = 1e-4, name: str = "output",
+                 check_dtype: bool = True) -> None:
+    """Assert ``actual`` equals ``expected`` within ``atol + rtol·|expected|``, element by element.
+
+    ``actual`` must be a plain torch.Tensor (not a subclass, not an object that claims equality) of the expected
+    shape and, with ``check_dtype``, dtype. The message on failure names the shapes, the worst element, its two
+    values, the tolerance there, and how many elements are off. NaN only matches NaN.
+    """
+    if not isinstance(expected, _Tensor):
+        expected = torch.as_tensor(expected)
+    assert_tensor(actual, name=name)
+    if _shape(actual) != _shape(expected):
+        raise AssertionError(f"{name} has shape {_shape(actual)}, expected shape {_shape(expected)}")
+    if check_dtype and actual.dtype != expected.dtype:
+        raise AssertionError(f"{name} has dtype {actual.dtype}, expected {expected.dtype}")
+    if actual.numel() == 0:
+        return
+    a = actual.detach().to("cpu", _float64)
+    e = expected.detach().to("cpu", _float64)
+    tol = atol + rtol * e.abs()
+    diff = (a - e).abs()
+    nan_mismatch = a.isnan() != e.isnan()
+    inf_mismatch = (a.isinf() | e.isinf()) & (a != e)
+    bad = nan_mismatch | inf_mismatch | ((diff > tol) & ~(a.isnan() & e.isnan()) & ~(a.isinf() & (a == e)))
+    n_bad = int(bad.sum())
+    if n_bad == 0:
+        return
+    score = torch.where(bad, torch.nan_to_num(diff / tol, nan=math.inf, posinf=math.inf), torch.zeros_like(diff))
+    flat = int(score.flatten().argmax())
+    index = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), a.shape)) if a.dim() else ()
+    got, want, t = a.flatten()[flat].item(), e.flatten()[flat].item(), tol.flatten()[flat].item()
+    raise AssertionError(
+        f"{name} differs from the expected values at {n_bad} of {a.numel()} elements (shape {_shape(actual)}). "
+        f"Worst at index {index}: got {got:.6g}, expected {want:.6g} (|difference| {abs(got - want):.3g} > "
+        f"tolerance {t:.3g} = atol {atol:g} + rtol {rtol:g} × |expected|)."
+    )
+
+
+def expect_value_error(fn: Callable, *args, mention: Iterable[str] = (), name: str | None = None, **kwargs) -> str:
+    """Call ``fn(*args, **kwargs)`` and check it raises ``ValueError`` whose message mentions each of ``mention``.
+
+    Returns the message. Use it for "bad input raises a clear ValueError" checks.
+    """
+    label = name or getattr(fn, "__name__", "the function")
+    try:
+        fn(*args, **kwargs)
+    except ValueError as e:
+        message = str(e)
+        missing = [m for m in mention if m not in message]
+        if missing:
+            raise AssertionError(
+                f"{label} raised ValueError({message!r}), but the message should mention {missing}"
+            ) from None
+        return message
+    except Exception as e:  # noqa: BLE001 - we report whatever it was
+        raise AssertionError(f"{label} should raise ValueError for this input, but raised {type(e).__name__}: {e}") \
+            from None
+    raise AssertionError(f"{label} should raise ValueError for this input, but it returned normally")
+
+
+def snapshot(*tensors: torch.Tensor):
+    """Detached copies of ``tensors``, taken before a learner's function runs (it may modify its inputs)."""
+    copies = tuple(t.detach().clone() for t in tensors)
+    return copies[0] if len(copies) == 1 else copies
+
+
+def assert_grads_flow(params: Iterable[tuple[str, torch.Tensor]] | torch.nn.Module, *, name: str = "") -> None:
+    """After ``backward()``, check every parameter received a finite, not-all-zero gradient."""
+    if isinstance(params, torch.nn.Module):
+        params = list(params.named_parameters())
+    missing, zero, bad = [], [], []
+    for pname, p in params:
+        if p.grad is None:
+            missing.append(pname)
+        elif not torch.isfinite(p.grad).all():
+            bad.append(pname)
+        elif not p.grad.abs().sum() > 0:
+            zero.append(pname)
+    problems = []
+    if missing:
+        problems.append(f"no gradient reached {missing} (are they used in forward?)")
+    if zero:
+        problems.append(f"gradient is all zero for {zero}")
+    if bad:
+        problems.append(f"gradient has NaN/inf for {bad}")
+    if problems:
+        raise AssertionError(f"{name + ': ' if name else ''}" + "; ".join(problems))
+
+
+def random_tensor(*shape: int, seed: int = 0, dtype: torch.dtype = torch.float32, scale: float = 1.0) -> torch.Tensor:
+    """A reproducible N(0, scale²) tensor that does not disturb the global random state."""
+    gen = torch.Generator().manual_seed(seed)
+    return (torch.randn(*shape, generator=gen, dtype=_float64) * scale).to(dtype)

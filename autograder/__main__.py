@@ -1,0 +1,64 @@
+"""``python -m autograder COMMAND`` — the instructor's commands. ``--help`` on any of them says more."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("build", help="build solutions/*/*.ipynb from their jupytext .py text")
+    p.add_argument("assignments", nargs="*")
+    p = sub.add_parser("release", help="build, then regenerate course/ with nbgrader generate_assignment")
+    p.add_argument("assignments", nargs="*")
+    p = sub.add_parser("grade", help="autograde a class (default: the bundled demo class) and print the table")
+    p.add_argument("submissions", nargs="?", type=Path,
+                   help="folder laid out <student>/<assignment>/<notebook>.ipynb, or a folder of LMS .zip files")
+    p.add_argument("--assignment", help="only this assignment (required for zip downloads)")
+    p = sub.add_parser("feedback", help="write HTML feedback per student under .grading/feedback/")
+    p.add_argument("--assignment")
+    p = sub.add_parser("report", help="grades CSV, per-exercise table and score histogram under .grading/reports/")
+    p.add_argument("--assignment")
+    p = sub.add_parser("discrimination",
+                       help="run every item's catalog of wrong and correct versions; print rejected/accepted")
+    p.add_argument("assignments", nargs="*")
+    args = parser.parse_args(argv)
+
+    from . import grading, notebooks
+
+    if args.command == "build":
+        for a in args.assignments or notebooks.assignments():
+            notebooks.sync_head(a)
+            print(notebooks.build(a))
+    elif args.command == "release":
+        for path in grading.release(args.assignments or None):
+            print("released", path)
+        if not args.assignments or "00_orientation" in args.assignments:
+            from .demo import build_demo_class
+
+            build_demo_class()
+    elif args.command == "grade":
+        rows = grading.grade(args.submissions, args.assignment)
+        print(grading.format_table(rows))
+    elif args.command == "feedback":
+        for path in grading.feedback(args.assignment):
+            print(path)
+    elif args.command == "report":
+        table, csv_path, png_path = grading.report(args.assignment)
+        print(table)
+        print(f"\nwrote {csv_path}\nwrote {png_path}")
+    elif args.command == "discrimination":
+        from .discrimination import discrimination_table
+
+        table, ok = discrimination_table(args.assignments or None)
+        print(table)
+        return 0 if ok else 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""Do the tests tell right from wrong? Run each graded item's catalog of wrong and correct versions.
+
+One kernel per notebook: the solution notebook runs top to bottom on the grading fast path (every test cell,
+hidden ones included, must pass), then for each item every catalogued version is swapped into the kernel in place of
+the answer, only that item's test cells run again, and the answer is restored. A wrong version is *rejected* when
+at least one of the item's test cells fails; a correct one is *accepted* when all pass.
+
+Catalogs live in ``tests/catalogs/<assignment>.py`` as ``CATALOG = {item: {"wrong": {label: source},
+"right": {label: source}}}``; each source defines the item's name, exactly as a learner's answer cell would.
+"""
+
+from __future__ import annotations
+
+import runpy
+from dataclasses import dataclass, field
+
+from .kernel import Kernel
+from .notebooks import items, nbgrader_meta, read_source
+from .paths import CATALOGS, SOLUTIONS, assignments
+
+MIN_WRONG, MIN_RIGHT = 3, 2
+
+
+@dataclass
+class ItemResult:
+    assignment: str
+    item: str
+    wrong_rejected: list[str] = field(default_factory=list)
+    wrong_accepted: list[str] = field(default_factory=list)
+    right_accepted: list[str] = field(default_factory=list)
+    right_rejected: dict[str, str] = field(default_factory=dict)  # label -> first failing test's error
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.wrong_accepted or self.right_rejected or self.problems)
+
+
+@dataclass
+class NotebookResult:
+    assignment: str
+    failures: list[str] = field(default_factory=list)  # cells of the solution notebook that failed
+    items: list[ItemResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def load_catalog(assignment: str) -> dict:
+    path = CATALOGS / f"{assignment}.py"
+    if not path.exists():
+        return {}
+    return runpy.run_path(str(path))["CATALOG"]
+
+
+def run_solution(kernel: Kernel, nb) -> list[str]:
+    """Run every code cell in order; return "grade_id or cell id: error" for each that failed."""
+    failures = []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        result = kernel.run(cell.source)
+        if not result.ok:
+            failures.append(f"{nbgrader_meta(cell).get('grade_id', cell.id)}: {result.error}")
+    return failures
+
+
+def _tests_pass(kernel: Kernel, tests) -> tuple[bool, str]:
+    for test in tests:
+        result = kernel.run(test.source)
+        if not result.ok:
+            return False, f"{nbgrader_meta(test)['grade_id']}: {result.error}"
+    return True, ""
+
+
+def check_notebook(assignment: str) -> NotebookResult:
+    import time
+
+    start = time.perf_counter()
+    nb = read_source(assignment)
+    catalog = load_catalog(assignment)
+    out = NotebookResult(assignment)
+    with Kernel(SOLUTIONS / assignment, fast=True) as kernel:
+        out.failures = run_solution(kernel, nb)
+        for item in items(nb):
+            res = ItemResult(assignment, item.name)
+            out.items.append(res)
+            entry = catalog.get(item.name)
+            if entry is None:
+                res.problems.append("no catalog entry")
+                continue
+            wrong, right = entry.get("wrong", {}), entry.get("right", {})
+            if len(wrong) < MIN_WRONG or len(right) < MIN_RIGHT:
+                res.problems.append(f"catalog has {len(wrong)} wrong / {len(right)} right versions "
+                                    f"(at least {MIN_WRONG} / {MIN_RIGHT} needed)")
+            for kind, versions in (("wrong", wrong), ("right", right)):
+                for label, source in versions.items():
+                    defined = kernel.run(source)
+                    if not defined.ok:
+                        res.problems.append(f"{kind} version {label!r} does not even run: {defined.error}")
+                        continue
+                    passed, why = _tests_pass(kernel, item.tests)
+                    if kind == "wrong":
+                        (res.wrong_accepted if passed else res.wrong_rejected).append(label)
+                    elif passed:
+                        res.right_accepted.append(label)
+                    else:
+                        res.right_rejected[label] = why
+                    restored = kernel.run(item.answer.source)
+                    if not restored.ok:
+                        res.problems.append(f"restoring the solution of {item.name} failed: {restored.error}")
+    out.seconds = time.perf_counter() - start
+    return out
+
+
+def discrimination_table(which: list[str] | None = None) -> tuple[str, bool]:
+    """Run every notebook's catalog and format the table; the flag is True when everything is 100 % / 100 %."""
+    rows, ok, details = [], True, []
+    for a in which or assignments():
+        result = check_notebook(a)
+        if result.failures:
+            ok = False
+            details += [f"{a}: solution cell failed: {f}" for f in result.failures]
+        for r in result.items:
+            n_wrong = len(r.wrong_rejected) + len(r.wrong_accepted)
+            n_right = len(r.right_accepted) + len(r.right_rejected)
+            pct = lambda k, n: f"{k}/{n} ({100 * k / n:.0f} %)" if n else "0/0"
+            rows.append((a, r.item, pct(len(r.wrong_rejected), n_wrong), pct(len(r.right_accepted), n_right)))
+            ok &= r.ok
+            details += [f"{a}.{r.item}: WRONG VERSION ACCEPTED: {w}" for w in r.wrong_accepted]
+            details += [f"{a}.{r.item}: CORRECT VERSION REJECTED: {k} ({v})" for k, v in r.right_rejected.items()]
+            details += [f"{a}.{r.item}: {p}" for p in r.problems]
+        rows.append((a, f"(solution run + catalog: {result.seconds:.1f} s)", "", ""))
+    head = ("notebook", "item", "wrong rejected", "correct accepted")
+    widths = [max(len(x[i]) for x in [head, *rows]) for i in range(4)]
+    fmt = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths))
+    lines = [fmt(head), fmt(tuple("-" * w for w in widths)), *map(fmt, rows)]
+    if details:
+        lines += ["", *details]
+    return "\n".join(lines), ok

@@ -1,0 +1,280 @@
+"""Release, grade, feedback and reports over nbgrader's Python API (``nbgrader.apps.NbGraderAPI``)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import sys
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.apps import NbGraderAPI
+
+from . import notebooks
+from .config import course_config
+from .paths import COURSE, DEMO_CLASS, GRADING, assignments
+
+
+class GradingError(RuntimeError):
+    pass
+
+
+def api(*, release_dir: Path | None = None) -> NbGraderAPI:
+    GRADING.mkdir(parents=True, exist_ok=True)
+    # nbgrader runs the `alembic` executable to create a gradebook: make the one beside this Python findable
+    # even when the venv is not activated (`.venv/bin/python -m autograder …`).
+    bindir = str(Path(sys.executable).parent)
+    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+    return NbGraderAPI(config=course_config(release_dir=release_dir))
+
+
+def _check(result: dict, what: str) -> None:
+    if not result.get("success"):
+        raise GradingError(f"{what} failed:\n{result.get('log', '')}\n{result.get('error', '')}")
+
+
+def release(which: list[str] | None = None, *, release_dir: Path | None = None) -> list[Path]:
+    """Build the solution notebooks from their text and let nbgrader generate the student release.
+
+    With ``release_dir`` None the release goes to ``course/`` (what learners get); grading passes a private folder
+    so it never rewrites tracked files.
+    """
+    which = which or assignments()
+    for a in which:
+        notebooks.sync_head(a)
+        notebooks.build(a)
+    grader = api(release_dir=release_dir)
+    out = []
+    for a in which:
+        _check(grader.generate_assignment(a, force=True), f"nbgrader generate_assignment {a}")
+        out.append((release_dir or COURSE) / a)
+    return out
+
+
+def _ensure_in_gradebook(assignment: str) -> None:
+    """Grading needs nbgrader's record of the source (checksums, hidden tests): make it from ``solutions/``."""
+    release([assignment], release_dir=GRADING / "release")
+
+
+@dataclass
+class Row:
+    """One student's grade on one assignment, by item (answer name) and in total."""
+
+    student: str
+    assignment: str
+    items: dict[str, tuple[float, float]] = field(default_factory=dict)  # item -> (score, max)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def score(self) -> float:
+        return sum(s for s, _ in self.items.values())
+
+    @property
+    def max_score(self) -> float:
+        return sum(m for _, m in self.items.values())
+
+
+def item_of(grade_id: str) -> str:
+    m = notebooks.TEST_ID.match(grade_id)
+    return m["name"] if m else grade_id
+
+
+def collect_submissions(source: Path, assignment: str | None) -> dict[str, list[str]]:
+    """Copy a class's submissions into ``.grading/submitted``; return {assignment: [students]}.
+
+    ``source`` is either a folder laid out ``<student>/<assignment>/<notebook>.ipynb`` or a folder of LMS zip
+    downloads, which nbgrader's zip collection unpacks (``<student>_…_<notebook>.ipynb`` inside each archive).
+    """
+    source = Path(source)
+    if not source.is_dir():
+        raise GradingError(f"{source} is not a folder of submissions")
+    if any(source.glob("*.zip")):
+        return _zip_collect(source, assignment)
+    found: dict[str, list[str]] = defaultdict(list)
+    for student_dir in sorted(p for p in source.iterdir() if p.is_dir()):
+        for assignment_dir in sorted(p for p in student_dir.iterdir() if p.is_dir()):
+            if assignment and assignment_dir.name != assignment:
+                continue
+            target = GRADING / "submitted" / student_dir.name / assignment_dir.name
+            if target.exists():
+                shutil.rmtree(target)
+            shutil.copytree(assignment_dir, target)
+            found[assignment_dir.name].append(student_dir.name)
+    if not found:
+        raise GradingError(f"no submissions found in {source} (expected <student>/<assignment>/<notebook>.ipynb)")
+    return dict(found)
+
+
+def _zip_collect(source: Path, assignment: str | None) -> dict[str, list[str]]:
+    from nbgrader.apps.zipcollectapp import ZipCollectApp
+
+    if not assignment:
+        raise GradingError("grading zip downloads needs --assignment (the archives do not name it)")
+    downloaded = GRADING / "downloaded"
+    archive_dir = downloaded / assignment / "archive"
+    if archive_dir.parent.exists():
+        shutil.rmtree(archive_dir.parent)
+    archive_dir.mkdir(parents=True)
+    for z in sorted(source.glob("*.zip")):
+        shutil.copy(z, archive_dir / z.name)
+    config = course_config()
+    config.ZipCollectApp.downloaded_directory = str(downloaded)
+    config.ZipCollectApp.force = True
+    config.ZipCollectApp.collector_plugin = "nbgrader.plugins.zipcollect.FileNameCollectorPlugin"
+    # LMS downloads name each file "<student>_<anything>_<notebook>.ipynb"
+    config.FileNameCollectorPlugin.named_regexp = (
+        r"^(?P<student_id>[A-Za-z0-9.\-]+)_(?:.*_)?(?P<file_id>\d\d_[A-Za-z0-9_]+\.ipynb)$"
+    )
+    app = ZipCollectApp(config=config)
+    app.coursedir.assignment_id = assignment
+    app.initialize([])
+    app.start()
+    students = sorted(p.name for p in (GRADING / "submitted").iterdir()
+                      if (p / assignment).is_dir() and any((p / assignment).glob("*.ipynb")))
+    return {assignment: students}
+
+
+def autograde(assignment: str, students: list[str]) -> list[Row]:
+    _ensure_in_gradebook(assignment)
+    grader = api(release_dir=GRADING / "release")
+    rows = []
+    for student in students:
+        result = grader.autograde(assignment, student, force=True, create=True)
+        row = read_row(assignment, student)
+        if not result.get("success"):
+            row.notes.append("could not be autograded: " + _last_line(result))
+        rows.append(row)
+    return rows
+
+
+def _last_line(result: dict) -> str:
+    text = (result.get("error") or result.get("log") or "").strip().splitlines()
+    return text[-1] if text else "unknown error"
+
+
+def read_row(assignment: str, student: str) -> Row:
+    row = Row(student, assignment)
+    with Gradebook(course_config().CourseDirectory.db_url) as gb:
+        try:
+            submission = gb.find_submission(assignment, student)
+        except MissingEntry:
+            row.notes.append("no submission")
+            return row
+        for nb in submission.notebooks:
+            for grade in nb.grades:
+                item = item_of(grade.name)
+                score, top = row.items.get(item, (0.0, 0.0))
+                row.items[item] = (score + float(grade.score or 0), top + float(grade.max_score or 0))
+    return row
+
+
+def grade(source: Path | None = None, assignment: str | None = None) -> list[Row]:
+    """Collect and autograde a class; the bundled demo class when ``source`` is None."""
+    found = collect_submissions(source or DEMO_CLASS, assignment)
+    rows = []
+    for a, students in sorted(found.items()):
+        rows.extend(autograde(a, students))
+    return rows
+
+
+def feedback(assignment: str | None = None, students: list[str] | None = None) -> list[Path]:
+    """HTML feedback per student and assignment, without hidden tests, under ``.grading/feedback``."""
+    grader = api(release_dir=GRADING / "release")
+    grader.config.GenerateFeedback.preprocessors = [
+        "nbgrader.preprocessors.ClearHiddenTests",
+        "nbgrader.preprocessors.GetGrades",
+        "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+    ]
+    out = []
+    for a, student in graded_submissions(assignment, students):
+        _check(grader.generate_feedback(a, student, force=True), f"feedback for {student} on {a}")
+        out.extend(sorted((GRADING / "feedback" / student / a).glob("*.html")))
+    return out
+
+
+def graded_submissions(assignment: str | None = None, students: list[str] | None = None) -> list[tuple[str, str]]:
+    root = GRADING / "autograded"
+    if not root.exists():
+        return []
+    pairs = []
+    for sdir in sorted(p for p in root.iterdir() if p.is_dir()):
+        for adir in sorted(p for p in sdir.iterdir() if p.is_dir()):
+            if (assignment is None or adir.name == assignment) and (students is None or sdir.name in students):
+                pairs.append((adir.name, sdir.name))
+    return pairs
+
+
+def _aligned(cells, widths) -> str:
+    return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths))
+
+
+def format_table(rows: list[Row]) -> str:
+    """A per-student table: one column per item (score/max), the total, and any notes."""
+    if not rows:
+        return "(no submissions)"
+    lines = []
+    for a in sorted({r.assignment for r in rows}):
+        these = [r for r in rows if r.assignment == a]
+        names = list(dict.fromkeys(i for r in these for i in r.items))
+        head = ["student", *names, "total"]
+        body = []
+        for r in these:
+            cells = [r.student]
+            for n in names:
+                s, m = r.items.get(n, (0.0, 0.0))
+                cells.append(f"{s:g}/{m:g}")
+            cells.append(f"{r.score:g}/{r.max_score:g}")
+            body.append(cells)
+        widths = [max(len(str(x)) for x in col) for col in zip(head, *body)]
+        lines += [f"== {a}", _aligned(head, widths), _aligned(["-" * w for w in widths], widths)]
+        for r, cells in zip(these, body):
+            lines.append(_aligned(cells, widths) + ("   " + "; ".join(r.notes) if r.notes else ""))
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+def report(assignment: str | None = None, out_dir: Path | None = None) -> tuple[str, Path, Path]:
+    """Write grades.csv and score_histogram.png; return (per-exercise table, csv path, png path)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir = Path(out_dir or GRADING / "reports")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = [read_row(a, s) for a, s in graded_submissions(assignment)]
+    csv_path = out_dir / "grades.csv"
+    items = list(dict.fromkeys(f"{r.assignment}:{i}" for r in rows for i in r.items))
+    with open(csv_path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["student", "assignment", *items, "score", "max_score", "percent", "notes"])
+        for r in rows:
+            w.writerow([r.student, r.assignment,
+                        *[r.items.get(i.split(":", 1)[1], ("", ""))[0] if i.startswith(r.assignment + ":") else ""
+                          for i in items],
+                        r.score, r.max_score, round(100 * r.score / r.max_score, 1) if r.max_score else 0,
+                        "; ".join(r.notes)])
+    stats = defaultdict(list)
+    tops = {}
+    for r in rows:
+        for i, (s, m) in r.items.items():
+            stats[(r.assignment, i)].append(s)
+            tops[(r.assignment, i)] = m
+    lines = [f"{'assignment':<22} {'exercise':<28} {'mean':>6} {'max':>5} {'full marks':>11} {'n':>3}"]
+    for (a, i), scores in stats.items():
+        full = sum(s >= tops[(a, i)] for s in scores)
+        lines.append(f"{a:<22} {i:<28} {sum(scores) / len(scores):>6.2f} {tops[(a, i)]:>5g} "
+                     f"{full:>5}/{len(scores):<5} {len(scores):>3}")
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    percents = [100 * r.score / r.max_score for r in rows if r.max_score]
+    ax.hist(percents, bins=[0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100.01], edgecolor="black")
+    ax.set(xlabel="score (% of points)", ylabel="submissions", title="Score distribution", xlim=(0, 100))
+    fig.tight_layout()
+    png_path = out_dir / "score_histogram.png"
+    fig.savefig(png_path, dpi=100)
+    plt.close(fig)
+    return "\n".join(lines), csv_path, png_path
