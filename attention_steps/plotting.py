@@ -29,11 +29,12 @@ def _register_japanese_font() -> bool:
     if not os.path.exists(path):
         return False
     font_manager.fontManager.addfont(path)
-    family = list(matplotlib.rcParams["font.sans-serif"])
-    if JAPANESE_FONT not in family:
-        # Latin glyphs keep the default font; Japanese ones fall back to IPAexGothic (matplotlib >= 3.6).
-        matplotlib.rcParams["font.sans-serif"] = [*family[:1], JAPANESE_FONT, *family[1:]]
-    matplotlib.rcParams["font.family"] = "sans-serif"
+    # Glyph fallback follows an explicit family list (a generic "sans-serif" takes only its first font):
+    # Latin text keeps the default font, Japanese falls back to IPAexGothic (matplotlib >= 3.6).
+    family = [f for f in matplotlib.rcParams["font.family"] if f != JAPANESE_FONT]
+    if family == ["sans-serif"]:
+        family = list(matplotlib.rcParams["font.sans-serif"][:1])
+    matplotlib.rcParams["font.family"] = [*family, JAPANESE_FONT]
     return True
 
 

@@ -66,8 +66,11 @@ def _sentences():
         for noun, tense in itertools.product(objects, tenses):
             if adj is not None and NOUNS[noun][2] == "":  # "red water": skip adjectives on mass nouns
                 continue
+            present = s_form if third else base
+            if tense == "past" and past == present and (time is None or time[2] is None):
+                continue  # "i read a book" could be either tense: keep only the present, so English is unambiguous
             o_en, o_ja = _noun_phrase(noun, adj)
-            verb = past if tense == "past" else (s_form if third else base)
+            verb = past if tense == "past" else present
             en = " ".join(p for p in [s_en, verb, o_en, place and place[0], time and time[0]] if p)
             ja = " ".join(p for p in [s_ja, "は", time and time[1], place and place[1], o_ja, "を",
                                       ja_past if tense == "past" else ja_now] if p)
@@ -86,8 +89,13 @@ def _vocabularies() -> tuple[Vocab, Vocab]:
 
 
 def en_ja_pairs(seed: int = 0) -> list[tuple[str, str]]:
-    """Every sentence pair the grammar makes, shuffled in a fixed order for ``seed``."""
+    """Every sentence pair the grammar makes, shuffled in a fixed order for ``seed``.
+
+    Each English sentence has exactly one translation, so held-out sentences are truly unseen.
+    """
     pairs = sorted(set(_sentences()))
+    if len({en for en, _ in pairs}) != len(pairs):
+        raise AssertionError("the grammar produced an English sentence with two translations")
     random.Random(seed).shuffle(pairs)
     return pairs
 

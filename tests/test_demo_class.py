@@ -1,0 +1,34 @@
+"""The instructor's path on the bundled demo class: grade (headless), feedback, report."""
+
+import subprocess
+import sys
+
+from autograder.demo import EXPECTED
+from autograder.paths import GRADING, ROOT
+
+
+def _cli(*args):
+    proc = subprocess.run([sys.executable, "-m", "autograder", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=900)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def test_grade_feedback_report_on_the_demo_class():
+    table = _cli("grade")
+    for student, (score, top) in EXPECTED.items():
+        line = next((ln for ln in table.splitlines() if ln.startswith(student)), None)
+        assert line is not None, f"{student} missing from the table:\n{table}"
+        assert f"{score:g}/{top:g}" in line.split()[-1] or f"{score:g}/{top:g}" in line, (
+            f"{student}: expected {score:g}/{top:g}:\n{table}")
+
+    _cli("feedback")
+    for student in EXPECTED:
+        html = list((GRADING / "feedback" / student).rglob("*.html"))
+        assert html, f"no feedback for {student}"
+        assert "BEGIN HIDDEN TESTS" not in html[0].read_text()
+
+    out = _cli("report")
+    assert "softmax" in out and "one_hot_embed" in out
+    assert (GRADING / "reports" / "grades.csv").exists()
+    assert (GRADING / "reports" / "score_histogram.png").stat().st_size > 1000

@@ -1,0 +1,218 @@
+"""The helper package: data sets are fixed and disjoint, test helpers fail loudly and precisely, no solutions."""
+
+import ast
+import re
+
+import pytest
+import torch
+
+from attention_steps import by_mode, fast_path
+from attention_steps.data import BOS, EOS, PAD, date_task, en_ja_task, load_digits_split, sequence_task
+from attention_steps.metrics import exact_match
+from attention_steps.testing import (
+    ForbiddenBuiltinError,
+    assert_close,
+    assert_grads_flow,
+    expect_value_error,
+    forbid,
+)
+from attention_steps.training import batch_sampler, train
+from attention_steps.weights import copy_mha_weights, rnn_weights
+from autograder.notebooks import all_sources, items
+from autograder.paths import ROOT
+
+
+def test_special_ids_are_fixed():
+    assert (PAD, BOS, EOS) == (0, 1, 2)
+    for task in (date_task(n_train=50, n_valid=10, n_test=20), en_ja_task(n_train=50, n_valid=10, n_test=20)):
+        assert task.src_vocab.itos[:3] == task.tgt_vocab.itos[:3] == ["<pad>", "<bos>", "<eos>"]
+        assert (task.train.tgt[:, 0] == BOS).all()
+        assert ((task.train.tgt == EOS).sum(1) == 1).all()
+
+
+def test_dates_are_reproducible_and_the_test_split_is_held_out():
+    a, b = date_task(), date_task()
+    assert torch.equal(a.train.src, b.train.src) and torch.equal(a.test.tgt, b.test.tgt)
+    assert len(a.test) == 2000
+    assert not set(a.test.src_text) & set(a.train.src_text)
+    assert not set(a.valid.src_text) & set(a.train.src_text)
+    assert a.decode_target(a.test.tgt[0]) == a.test.tgt_text[0]
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", a.test.tgt_text[0])
+    assert len({len(s) for s in a.train.src_text}) > 10, "dates should come in many formats"
+
+
+def test_en_ja_reorders_verb_to_the_end():
+    task = en_ja_task()
+    pairs = dict(zip(task.train.src_text, task.train.tgt_text))
+    assert not set(task.test.src_text) & set(pairs)
+    for en, ja in list(pairs.items())[:200]:
+        assert ja.split()[-1] in {"食べる", "食べた", "飲む", "飲んだ", "読む", "読んだ", "書く", "書いた", "買う",
+                                  "買った", "見る", "見た", "です"}, (en, ja)
+    ids, lengths = task.encode_source(["i eat an apple"])
+    assert task.src_vocab.decode(ids[0]) == ["i", "eat", "an", "apple"] and lengths.tolist() == [4]
+
+
+def test_sequences_cover_every_length_equally():
+    task = sequence_task("reverse", n_train=460, n_valid=46, n_test=460)
+    counts = torch.bincount(task.test.src_lengths, minlength=51)[5:51]
+    assert counts.min() >= 5 and counts.max() <= 15
+    assert task.test.tgt_text[0] == task.test.src_text[0][::-1]
+
+
+def test_digits_split_is_fixed_and_stratified():
+    d = load_digits_split()
+    assert d.x_test.shape == (360, 1, 8, 8) and d.x_test.dtype == torch.float32
+    assert 0 <= float(d.x_train.min()) and float(d.x_train.max()) <= 1
+    assert torch.bincount(d.y_test).min() >= 35
+    assert torch.equal(load_digits_split(valid_fraction=0.0).x_test, d.x_test)
+
+
+def test_assert_close_reports_shapes_worst_element_and_tolerance():
+    expected = torch.zeros(2, 3)
+    actual = expected.clone()
+    actual[1, 2] = 0.5
+    with pytest.raises(AssertionError, match=r"1 of 6 elements.*shape \(2, 3\).*index \(1, 2\).*got 0\.5.*tolerance"):
+        assert_close(actual, expected)
+    with pytest.raises(AssertionError, match=r"shape \(3,\), expected shape \(2, 3\)"):
+        assert_close(torch.zeros(3), expected)
+    with pytest.raises(AssertionError, match="dtype"):
+        assert_close(expected.double(), expected)
+    with pytest.raises(AssertionError, match="NaN|differs"):
+        assert_close(torch.full((2, 3), float("nan")), expected)
+
+    class AlwaysEqual:
+        def __eq__(self, other):
+            return True
+
+    with pytest.raises(AssertionError, match="should be a torch.Tensor"):
+        assert_close(AlwaysEqual(), expected)
+
+    class Sneaky(torch.Tensor):
+        pass
+
+    with pytest.raises(AssertionError, match="should be a torch.Tensor"):
+        assert_close(expected.as_subclass(Sneaky), expected)
+
+
+@pytest.mark.parametrize("call", [
+    lambda x: torch.softmax(x, -1),
+    lambda x: x.softmax(-1),
+    lambda x: torch.nn.functional.softmax(x, -1),
+    lambda x: torch.nn.Softmax(dim=-1)(x),
+    lambda x: torch.nn.functional.log_softmax(x, -1).exp(),
+    lambda x: torch.special.softmax(x, -1),
+    lambda x: torch.ops.aten._softmax(x, -1, False),
+])
+def test_forbid_catches_the_builtin_however_it_is_reached(call):
+    captured = call  # a reference taken before the guard is entered
+    with pytest.raises(ForbiddenBuiltinError):
+        with forbid("softmax"):
+            try:
+                captured(torch.randn(2, 3))
+            except Exception:
+                pass  # hiding the error does not help: the call is reported when the block ends
+
+
+def test_forbid_lets_elementary_ops_through():
+    x = torch.randn(2, 3)
+    with forbid("softmax", "scaled_dot_product_attention"):
+        y = x.exp() / x.exp().sum(-1, keepdim=True)
+    assert_close(y, torch.softmax(x, -1))
+
+
+def test_expect_value_error_and_grads_flow():
+    def picky(x):
+        if x.dim() != 2:
+            raise ValueError(f"expected 2-D, got shape {tuple(x.shape)}")
+
+    assert "(3,)" in expect_value_error(picky, torch.zeros(3), mention=["(3,)"])
+    with pytest.raises(AssertionError, match="returned normally"):
+        expect_value_error(picky, torch.zeros(2, 2))
+    with pytest.raises(AssertionError, match="raised TypeError"):
+        expect_value_error(lambda: (_ for _ in ()).throw(TypeError("no")))
+    lin = torch.nn.Linear(3, 2)
+    lin.weight.sum().backward()
+    with pytest.raises(AssertionError, match="bias"):
+        assert_grads_flow(lin)
+
+
+def test_copy_mha_weights_reproduces_torch():
+    torch.manual_seed(0)
+    mha = torch.nn.MultiheadAttention(8, 2, batch_first=True)
+
+    class Projections(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.q_proj, self.k_proj, self.v_proj, self.out_proj = (torch.nn.Linear(8, 8) for _ in range(4))
+
+    ours = copy_mha_weights(mha, Projections())
+    x = torch.randn(1, 5, 8)
+    q, k, v = ours.q_proj(x), ours.k_proj(x), ours.v_proj(x)
+    heads = lambda t: t.view(1, 5, 2, 4).transpose(1, 2)
+    w = (heads(q) @ heads(k).transpose(-1, -2) / 2.0).softmax(-1)
+    out = ours.out_proj((w @ heads(v)).transpose(1, 2).reshape(1, 5, 8))
+    assert_close(out, mha(x, x, x, need_weights=False)[0], atol=1e-6)
+
+
+def test_rnn_weights_use_the_row_vector_convention():
+    rnn = torch.nn.RNN(3, 4, batch_first=True)
+    w = rnn_weights(rnn)
+    x = torch.randn(2, 1, 3)
+    h = torch.tanh(x[:, 0] @ w["W_xh"] + torch.zeros(2, 4) @ w["W_hh"] + w["b"])
+    assert_close(h, rnn(x)[0][:, 0], atol=1e-6)
+
+
+def test_training_loop_learns_and_records(monkeypatch):
+    monkeypatch.setenv("ATTENTION_STEPS_FAST", "1")
+    torch.manual_seed(0)
+    x = torch.randn(256, 4)
+    y = x @ torch.tensor([1.0, -2.0, 0.5, 3.0])
+    model = torch.nn.Linear(4, 1)
+    batches = batch_sampler(x, y, batch_size=32)
+    history = train(model, torch.optim.Adam(model.parameters(), lr=0.05),
+                    lambda m, b: ((m(b[0]).squeeze(-1) - b[1]) ** 2).mean(), batches, 200,
+                    evaluate=lambda: 1.0, eval_every=100)
+    assert len(history.losses) == 200 and history.losses[-1] < 0.01 * history.losses[0]
+    assert [s for s, _ in history.evals] == [100, 200]
+
+
+def test_fast_path_switch(monkeypatch):
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    monkeypatch.delenv("ATTENTION_STEPS_FAST", raising=False)
+    assert not fast_path() and by_mode(full=10, fast=1) == 10
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    assert fast_path() and by_mode(full=10, fast=1) == 1
+
+
+def test_exact_match_compares_up_to_eos():
+    target = torch.tensor([[BOS, 5, 6, EOS, PAD], [BOS, 5, 6, EOS, PAD]])
+    predicted = torch.tensor([[5, 6, EOS, 9], [5, 7, EOS, PAD]])
+    assert exact_match(predicted, target) == 0.5
+
+
+def test_japanese_labels_render_with_the_bundled_font():
+    import warnings
+
+    from matplotlib import font_manager
+
+    from attention_steps import plotting
+
+    assert plotting.HAS_JAPANESE_FONT
+    path = font_manager.findfont(font_manager.FontProperties(family=plotting.JAPANESE_FONT), fallback_to_default=False)
+    assert path.endswith("ipaexg.ttf")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fig = plotting.attention_grid(torch.rand(2, 3, 4), ["私", "は", "猫"], ["i", "see", "a", "cat"])
+        fig.canvas.draw()
+    missing = [str(w.message) for w in caught if "missing from font" in str(w.message)]
+    assert not missing, f"Japanese labels would render as boxes: {missing[:2]}"
+
+
+def test_helper_package_defines_no_graded_name():
+    graded = {i.name for nb in all_sources().values() for i in items(nb)}
+    offenders = []
+    for path in (ROOT / "attention_steps").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.ClassDef) and node.name in graded:
+                offenders.append(f"{path.relative_to(ROOT)}: {node.name}")
+    assert not offenders, f"the helper package must hold no solution: {offenders}"

@@ -1,0 +1,42 @@
+"""Every solution notebook runs green on the grading fast path, and every graded item tells right from wrong.
+
+One kernel per notebook (autograder.discrimination.check_notebook): the solution notebook runs top to bottom with
+every test cell, hidden tests included; then each item's catalog of wrong and correct versions is swapped in and
+only that item's tests are rerun.
+"""
+
+import pytest
+
+from autograder.discrimination import MIN_RIGHT, MIN_WRONG, check_notebook, load_catalog
+from autograder.notebooks import items, read_source
+from autograder.paths import CATALOGS, assignments
+
+
+@pytest.mark.parametrize("assignment", assignments())
+def test_solution_runs_green_and_catalog_is_fully_discriminated(assignment):
+    result = check_notebook(assignment)
+    assert not result.failures, f"{assignment}: solution cells failed on the fast path: {result.failures}"
+    for item in result.items:
+        assert not item.problems, f"{assignment}.{item.item}: {item.problems}"
+        assert not item.wrong_accepted, f"{assignment}.{item.item}: wrong versions accepted: {item.wrong_accepted}"
+        assert not item.right_rejected, f"{assignment}.{item.item}: correct versions rejected: {item.right_rejected}"
+
+
+@pytest.mark.parametrize("assignment", assignments())
+def test_every_item_has_a_catalog_and_tests(assignment):
+    nb = read_source(assignment)
+    found = items(nb)
+    assert found, f"{assignment} has no graded items"
+    assert (CATALOGS / f"{assignment}.py").exists(), f"tests/catalogs/{assignment}.py is missing"
+    catalog = load_catalog(assignment)
+    for item in found:
+        assert item.tests, f"{assignment}.{item.name} has no test cell"
+        assert item.points > 0, f"{assignment}.{item.name} is worth no points"
+        assert any("### BEGIN HIDDEN TESTS" in t.source for t in item.tests), (
+            f"{assignment}.{item.name}: no hidden tests")
+        entry = catalog.get(item.name, {})
+        assert len(entry.get("wrong", {})) >= MIN_WRONG and len(entry.get("right", {})) >= MIN_RIGHT, (
+            f"{assignment}.{item.name}: catalog needs ≥ {MIN_WRONG} wrong and ≥ {MIN_RIGHT} right versions"
+        )
+    unknown = set(catalog) - {i.name for i in found}
+    assert not unknown, f"tests/catalogs/{assignment}.py names items the notebook does not have: {unknown}"
