@@ -32,3 +32,21 @@ def test_grade_feedback_report_on_the_demo_class():
     assert "softmax" in out and "one_hot_embed" in out
     assert (GRADING / "reports" / "grades.csv").exists()
     assert (GRADING / "reports" / "score_histogram.png").stat().st_size > 1000
+
+
+def test_grade_lms_zip_downloads(tmp_path):
+    """An LMS download: one zip holding <student>_<ids>_<notebook>.ipynb files, collected by nbgrader's zip_collect."""
+    import zipfile
+
+    from autograder.paths import DEMO_CLASS
+
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    with zipfile.ZipFile(downloads / "submissions.zip", "w") as z:
+        for i, student in enumerate(EXPECTED):
+            z.write(DEMO_CLASS / student / "00_orientation" / "00_orientation.ipynb",
+                    f"{student}_{1000 + i}_{5000 + i}_00_orientation.ipynb")
+    table = _cli("grade", str(downloads), "--assignment", "00_orientation")
+    for student, (score, top) in EXPECTED.items():
+        line = next((ln for ln in table.splitlines() if ln.startswith(student)), "")
+        assert f"{score:g}/{top:g}" in line, f"{student}: expected {score:g}/{top:g}:\n{table}"
