@@ -5,6 +5,7 @@ import shutil
 
 import nbformat
 import pytest
+
 from autograder import grading
 from autograder.kernel import Kernel
 from autograder.notebooks import head_problems, items, nbgrader_meta, read_source
