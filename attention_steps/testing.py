@@ -13,15 +13,40 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 from collections.abc import Callable, Iterable, Sequence
 
+import numpy
 import torch
+from torch.autograd import profiler_legacy as _profiler_legacy
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
-# Captured at import, before any learner code runs in the notebook that imports this module.
+# Captured at import, before any learner code runs in the notebook that imports this module (when grading, a
+# silent preamble imports it before the first cell). Everything the checks below need is taken from here, never
+# looked up again through names a learner could rebind: C-level tensor methods (their type is immutable), numpy
+# ufuncs, builtins, the torch guards that switch modes off.
 _float64 = torch.float64
 _Tensor = torch.Tensor
+_TB = torch._C.TensorBase
+_shape_of = _TB.__dict__["shape"].__get__
+_dtype_of = _TB.__dict__["dtype"].__get__
+_detach, _to, _as_numpy, _numel, _dim = _TB.detach, _TB.to, _TB.numpy, _TB.numel, _TB.dim
+_type, _tuple, _int, _float, _len, _str, _isinstance = type, tuple, int, float, len, str, isinstance
+_np_abs, _np_isnan, _np_isinf, _np_where = numpy.abs, numpy.isnan, numpy.isinf, numpy.where
+_np_argmax, _np_unravel, _np_count, _np_asarray = numpy.argmax, numpy.unravel_index, numpy.count_nonzero, \
+    numpy.asarray
+_np_errstate = numpy.errstate
+_DisableTorchFunction = torch._C.DisableTorchFunction
+_DisableTorchDispatch = torch._C._DisableTorchDispatch
+_tf_stack_len = torch._C._len_torch_function_stack
+_td_stack_len = torch._C._len_torch_dispatch_stack
+_tf_stack_get = torch._C._get_function_stack_at
+_td_stack_get = torch._C._get_dispatch_stack_at
+_tf_enabled = torch._C._is_torch_function_enabled
+_key_excluded = torch._C._dispatch_tls_is_dispatch_key_excluded
+_PYTHON_KEY = torch._C.DispatchKey.Python
+_Profile = _profiler_legacy.profile
 
 
 class ForbiddenBuiltinError(AssertionError):
@@ -89,6 +114,13 @@ class _DispatchGuard(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
+# torch wraps every dispatch mode's __torch_dispatch__ so that its first call imports torch._dynamo (seconds, and
+# it rewraps some torch functions). These guards never run under torch.compile: mark them as already handled.
+_raw_dispatch = getattr(_DispatchGuard.__dict__["__torch_dispatch__"], "__wrapped__", None)
+if _raw_dispatch is not None:
+    setattr(_raw_dispatch, "__dynamo_disable", _raw_dispatch)
+
+
 @contextlib.contextmanager
 def forbid(*builtins: str, exercise: str = "this exercise"):
     """Make the named PyTorch built-ins raise :class:`ForbiddenBuiltinError` inside the block.
@@ -106,11 +138,34 @@ def forbid(*builtins: str, exercise: str = "this exercise"):
         aten |= a
     seen: list[str] = []
     error = None
+    # A third net under the two modes: the profiler records every op at the dispatcher's entry, in C++, so an
+    # op reached with the modes switched off (DisableTorchFunction, _DisableTorchDispatch, an excluded Python
+    # dispatch key, a popped mode stack) is still seen. Only the outermost forbid() runs it, and only when grading
+    # (the guard is installed): a learner studying alone has no reason to hide a call from themselves.
+    profile = _Profile() if _state["profiling"] == 0 and _state["guard"] is not None else None
+    if profile is not None:
+        try:
+            profile.__enter__()
+        except RuntimeError:  # someone else's profiler is running: the modes still apply
+            profile = None
+    if profile is not None:
+        _state["profiling"] += 1
     try:
-        with _FunctionGuard(functions, seen), _DispatchGuard(aten, seen):
-            yield
-    except ForbiddenBuiltinError as e:
-        error = e
+        try:
+            with _FunctionGuard(functions, seen), _DispatchGuard(aten, seen):
+                yield
+        except ForbiddenBuiltinError as e:
+            error = e
+    finally:
+        if profile is not None:
+            _state["profiling"] -= 1
+            try:
+                profile.__exit__(None, None, None)
+                ran = {e.name.removeprefix("aten::") for e in profile.function_events}
+            except Exception:  # noqa: BLE001 - the learner's code stopped the profiler
+                ran, error = set(), error or ForbiddenBuiltinError("the check for built-ins was switched off")
+            seen += [f"aten::{n}" for n in sorted(ran & aten)]
+    _verify_integrity()
     if seen or error is not None:
         what = ", ".join(dict.fromkeys(seen)) or str(error)
         raise ForbiddenBuiltinError(
@@ -120,18 +175,25 @@ def forbid(*builtins: str, exercise: str = "this exercise"):
 
 
 def _shape(x) -> tuple:
-    return tuple(x.shape)
+    return _tuple(_int(n) for n in _shape_of(x))
+
+
+def _values(t) -> numpy.ndarray:
+    """The values of a plain tensor as float64 numpy, with every torch mode and override switched off."""
+    with _DisableTorchFunction(), _DisableTorchDispatch():
+        return _as_numpy(_to(_detach(t), "cpu", _float64))
 
 
 def assert_tensor(actual, *, shape: Sequence[int] | None = None, dtype: torch.dtype | None = None,
                   name: str = "output") -> None:
     """Check that ``actual`` is a plain torch.Tensor with the given shape and dtype; the message says why not."""
-    if type(actual) is not _Tensor:
-        raise AssertionError(f"{name} should be a torch.Tensor, but it is a {type(actual).__name__}")
-    if shape is not None and _shape(actual) != tuple(shape):
-        raise AssertionError(f"{name} has shape {_shape(actual)}, expected {tuple(shape)}")
-    if dtype is not None and actual.dtype != dtype:
-        raise AssertionError(f"{name} has dtype {actual.dtype}, expected {dtype}")
+    _verify_integrity()
+    if _type(actual) is not _Tensor:
+        raise AssertionError(f"{name} should be a torch.Tensor, but it is a {_type(actual).__name__}")
+    if shape is not None and _shape(actual) != _tuple(shape):
+        raise AssertionError(f"{name} has shape {_shape(actual)}, expected {_tuple(shape)}")
+    if dtype is not None and _dtype_of(actual) is not dtype:
+        raise AssertionError(f"{name} has dtype {_dtype_of(actual)}, expected {dtype}")
 
 
 def assert_close(actual, expected, *, atol: float = 1e-5, rtol: float = 1e-4, name: str = "output",
@@ -142,31 +204,34 @@ def assert_close(actual, expected, *, atol: float = 1e-5, rtol: float = 1e-4, na
     shape and, with ``check_dtype``, dtype. The message on failure names the shapes, the worst element, its two
     values, the tolerance there, and how many elements are off. NaN only matches NaN.
     """
-    if not isinstance(expected, _Tensor):
-        expected = torch.as_tensor(expected)
+    if not _isinstance(expected, _Tensor):  # the test's own value (a Parameter is fine): read through TensorBase
+        with _DisableTorchFunction(), _DisableTorchDispatch():
+            expected = torch.as_tensor(expected)
     assert_tensor(actual, name=name)
     if _shape(actual) != _shape(expected):
         raise AssertionError(f"{name} has shape {_shape(actual)}, expected shape {_shape(expected)}")
-    if check_dtype and actual.dtype != expected.dtype:
-        raise AssertionError(f"{name} has dtype {actual.dtype}, expected {expected.dtype}")
-    if actual.numel() == 0:
+    if check_dtype and _dtype_of(actual) is not _dtype_of(expected):
+        raise AssertionError(f"{name} has dtype {_dtype_of(actual)}, expected {_dtype_of(expected)}")
+    if _numel(actual) == 0:
         return
-    a = actual.detach().to("cpu", _float64)
-    e = expected.detach().to("cpu", _float64)
-    tol = atol + rtol * e.abs()
-    diff = (a - e).abs()
-    nan_mismatch = a.isnan() != e.isnan()
-    inf_mismatch = (a.isinf() | e.isinf()) & (a != e)
-    bad = nan_mismatch | inf_mismatch | ((diff > tol) & ~(a.isnan() & e.isnan()) & ~(a.isinf() & (a == e)))
-    n_bad = int(bad.sum())
-    if n_bad == 0:
-        return
-    score = torch.where(bad, torch.nan_to_num(diff / tol, nan=math.inf, posinf=math.inf), torch.zeros_like(diff))
-    flat = int(score.flatten().argmax())
-    index = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), a.shape)) if a.dim() else ()
-    got, want, t = a.flatten()[flat].item(), e.flatten()[flat].item(), tol.flatten()[flat].item()
+    a, e = _np_asarray(_values(actual)), _np_asarray(_values(expected))
+    with _np_errstate(all="ignore"):
+        tol = atol + rtol * _np_abs(e)
+        diff = _np_abs(a - e)
+        a_nan, e_nan, a_inf, e_inf = _np_isnan(a), _np_isnan(e), _np_isinf(a), _np_isinf(e)
+        nan_mismatch = a_nan != e_nan
+        inf_mismatch = (a_inf | e_inf) & (a != e)
+        bad = nan_mismatch | inf_mismatch | ((diff > tol) & ~(a_nan & e_nan) & ~(a_inf & (a == e)))
+        n_bad = _int(_np_count(bad))
+        if n_bad == 0:
+            return
+        ratio = diff / tol
+        score = _np_where(bad, _np_where(_np_isnan(ratio) | _np_isinf(ratio), math.inf, ratio), 0.0)
+    flat = _int(_np_argmax(score))
+    index = _tuple(_int(i) for i in _np_unravel(flat, a.shape)) if a.ndim else ()
+    got, want, t = _float(a.flat[flat]), _float(e.flat[flat]), _float(tol.flat[flat])
     raise AssertionError(
-        f"{name} differs from the expected values at {n_bad} of {a.numel()} elements (shape {_shape(actual)}). "
+        f"{name} differs from the expected values at {n_bad} of {a.size} elements (shape {_shape(actual)}). "
         f"Worst at index {index}: got {got:.6g}, expected {want:.6g} (|difference| {abs(got - want):.3g} > "
         f"tolerance {t:.3g} = atol {atol:g} + rtol {rtol:g} × |expected|)."
     )
@@ -227,3 +292,156 @@ def random_tensor(*shape: int, seed: int = 0, dtype: torch.dtype = torch.float32
     """A reproducible N(0, scale²) tensor that does not disturb the global random state."""
     gen = torch.Generator().manual_seed(seed)
     return (torch.randn(*shape, generator=gen, dtype=_float64) * scale).to(dtype)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Grading integrity guard. Not used in self-study: the autograder's kernel calls _install_grading_guard() in a
+# silent preamble before the first cell, _grading_restore() before each graded test cell and _grading_verdict()
+# after it. Between those, assert_close / assert_tensor / forbid check on every call that nothing the tests rely on
+# was patched while they ran (torch, numpy, math, builtins, these helpers) and that no foreign torch mode is
+# active; a failed check fails the test.
+
+_state: dict = {"profiling": 0, "guard": None}
+
+_GUARDED_MODULES = ("torch", "torch._C", "torch.nn", "torch.nn.functional", "torch.linalg", "torch.special",
+                    "torch.autograd", "torch.autograd.profiler_legacy", "torch.overrides", "torch.testing",
+                    "torch.utils._python_dispatch", "numpy", "numpy.random", "math", "builtins",
+                    "attention_steps", "attention_steps.testing")
+#: builtins the tests use (IPython itself swaps others, such as ``_``, ``exit`` and ``get_ipython``, all the time)
+_GUARDED_BUILTINS = ("isinstance", "issubclass", "type", "len", "range", "abs", "min", "max", "sum", "all", "any",
+                     "float", "int", "bool", "str", "repr", "tuple", "list", "dict", "set", "frozenset", "zip",
+                     "enumerate", "sorted", "reversed", "round", "map", "filter", "iter", "next", "getattr",
+                     "setattr", "hasattr", "callable", "print", "object", "super", "property", "slice", "id",
+                     "hash", "format", "__import__", "globals", "locals", "vars", "exec", "eval", "compile",
+                     "AssertionError", "ValueError", "TypeError", "RuntimeError", "Exception", "BaseException",
+                     "NotImplementedError", "KeyError", "IndexError", "StopIteration")
+_sys_modules = sys.modules
+_GUARDED_CLASSES = (torch.Tensor, torch.nn.Module, torch.nn.Parameter, torch.nn.Linear, torch.Generator,
+                    TorchFunctionMode, TorchDispatchMode, _profiler_legacy.profile)
+
+
+class _Guard:
+    def __init__(self):
+        self.modules = {}
+        for name in _GUARDED_MODULES:
+            module = sys.modules.get(name)
+            if module is not None:
+                saved = dict(module.__dict__)
+                if name == "builtins":
+                    saved = {k: saved[k] for k in _GUARDED_BUILTINS if k in saved}
+                self.modules[name] = (module, saved)
+        self.classes = [(cls, dict(cls.__dict__)) for cls in _GUARDED_CLASSES]
+        self.trusted_names = {n: v for n, v in self.modules["attention_steps.testing"][1].items()
+                              if not n.startswith("_") and callable(v)}
+        package = self.modules.get("attention_steps")
+        if package is not None:
+            self.trusted_names.update({n: v for n, v in package[1].items() if not n.startswith("_") and callable(v)})
+        self.trusted_names.update(torch=torch, nn=torch.nn, F=torch.nn.functional, np=numpy, numpy=numpy, math=math)
+
+    def changes(self, *, repair: bool) -> list[str]:
+        found = []
+        for name, (module, saved) in self.modules.items():
+            if _sys_modules.get(name) is not module:
+                found.append(f"sys.modules[{name!r}] was replaced")
+                if repair:
+                    _sys_modules[name] = module
+            current = module.__dict__
+            for key, value in saved.items():
+                new = current.get(key, _MISSING)
+                if new is not value:
+                    if key == "__warningregistry__" or _torch_rewrap(new, value):
+                        saved[key] = new
+                        continue
+                    found.append(f"{name}.{key} was changed")
+                    if repair:
+                        setattr(module, key, value)
+        for cls, saved in self.classes:
+            current = dict(cls.__dict__)
+            for key, value in saved.items():
+                if current.get(key, _MISSING) is not value:
+                    found.append(f"{cls.__module__}.{cls.__name__}.{key} was changed")
+                    if repair:
+                        setattr(cls, key, value)
+            for key in current.keys() - saved.keys():
+                if key in ("__annotations__", "__weakref__"):
+                    continue
+                found.append(f"{cls.__module__}.{cls.__name__}.{key} was added")
+                if repair:
+                    delattr(cls, key)
+        found += _foreign_modes(repair=repair)
+        return found
+
+
+_MISSING = object()
+_TORCH_DIR = torch.__file__.rsplit("/", 1)[0]
+
+
+def _torch_rewrap(new, old) -> bool:
+    """torch itself rewraps some functions when torch._dynamo is imported (e.g. torch.manual_seed)."""
+    code = getattr(new, "__code__", None)
+    return (getattr(new, "__wrapped__", None) is old and code is not None
+            and code.co_filename.startswith(_TORCH_DIR))
+
+
+def _foreign_modes(*, repair: bool) -> list[str]:
+    found = []
+    ours = (_FunctionGuard, _DispatchGuard)
+    for what, length, get, pop in (
+        ("torch function mode", _tf_stack_len, _tf_stack_get, torch._C._pop_torch_function_stack),
+        ("torch dispatch mode", _td_stack_len, _td_stack_get, torch._C._pop_torch_dispatch_stack),
+    ):
+        for i in range(length()):
+            mode = get(i)
+            if _type(mode) not in ours:
+                found.append(f"a {what} ({_type(mode).__name__}) is active")
+        if repair and found and _state["profiling"] == 0:
+            while length():
+                pop()
+    if not _tf_enabled():
+        found.append("torch functions were switched off (DisableTorchFunction left on)")
+    if _key_excluded(_PYTHON_KEY):
+        found.append("the Python dispatch key was excluded")
+    return found
+
+
+def _verify_integrity() -> None:
+    guard = _state["guard"]
+    if guard is None:
+        return
+    found = guard.changes(repair=False)
+    if found:
+        raise AssertionError("grading integrity: the tests' tools were tampered with while they ran ("
+                             + "; ".join(found[:3]) + ("…" if _len(found) > 3 else "") + ")")
+
+
+def _install_grading_guard() -> None:
+    """Snapshot what the tests rely on (called once, before the learner's first cell)."""
+    if _state["guard"] is None:
+        # A first dispatch mode imports torch._dynamo, which rewraps some torch functions: do it before the snapshot.
+        with forbid("softmax"):
+            torch.ones(1) + 1
+        _state["guard"] = _Guard()
+
+
+def _grading_restore(namespace: dict, names: Iterable[str] = ()) -> list[str]:
+    """Undo patches made by earlier cells and rebind the helper names a test cell uses; return what was undone."""
+    guard = _state["guard"]
+    if guard is None:
+        return []
+    undone = guard.changes(repair=True)
+    for name in names:
+        trusted = guard.trusted_names.get(name)
+        if trusted is not None and namespace.get(name, _MISSING) is not trusted:
+            namespace[name] = trusted
+            undone.append(f"the name {name!r} was rebound")
+    _state["undone"] = undone
+    return undone
+
+
+def _grading_verdict() -> str:
+    """Empty when the tests' tools are as the preamble left them; otherwise what changed during the test."""
+    guard = _state["guard"]
+    if guard is None:
+        return "the grading guard is not installed"
+    found = guard.changes(repair=True)
+    return "; ".join(found[:5])

@@ -38,9 +38,11 @@ def main(argv: list[str] | None = None) -> int:
         for path in grading.release(args.assignments or None):
             print("released", path)
         if not args.assignments or "00_orientation" in args.assignments:
+            from .adversarial import build_adversarial_class
             from .demo import build_demo_class
 
             build_demo_class()
+            build_adversarial_class()
     elif args.command == "grade":
         rows = grading.grade(args.submissions, args.assignment)
         print(grading.format_table(rows))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from traitlets.config import Config
@@ -14,9 +15,43 @@ IGNORED = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.py", "ju
 CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 
 
-def course_config(*, release_dir: Path | None = None, grading_dir: Path = GRADING, cell_timeout: int = 120) -> Config:
-    """nbgrader settings: ``solutions/`` is the source, ``course/`` the release, grading state under ``.grading/``."""
+def autograde_preprocessors() -> list:
+    """nbgrader's autograde steps, with Execute replaced by the sandboxed, limited one (``autograder/execute.py``)."""
+    from nbconvert.preprocessors import ClearMetadataPreprocessor
+    from nbgrader.preprocessors import (
+        AssignLatePenalties,
+        CheckCellMetadata,
+        IgnorePattern,
+        LimitOutput,
+        SaveAutoGrades,
+    )
+
+    from .execute import SandboxExecute
+
+    return [SandboxExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
+            AssignLatePenalties, CheckCellMetadata]
+
+
+def _env_int(name: str, default: int) -> int:
+    try:
+        return int(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+def course_config(*, release_dir: Path | None = None, grading_dir: Path = GRADING, cell_timeout: int | None = None,
+                  notebook_timeout: int | None = None) -> Config:
+    """nbgrader settings: ``solutions/`` is the source, ``course/`` the release, grading state under ``.grading/``.
+
+    The grading limits default to :class:`autograder.sandbox.Limits`; ``AG_CELL_TIMEOUT``, ``AG_NOTEBOOK_TIMEOUT``
+    (seconds) and ``AG_KERNEL_MEMORY_MB`` override them (the tests use short ones).
+    """
+    from .sandbox import Limits
+
     grading_dir = Path(grading_dir)
+    limits = Limits()
+    cell_timeout = cell_timeout or _env_int("AG_CELL_TIMEOUT", limits.cell_seconds)
+    notebook_timeout = notebook_timeout or _env_int("AG_NOTEBOOK_TIMEOUT", limits.notebook_seconds)
     c = Config()
     c.CourseDirectory.course_id = "attention-step-by-step"
     c.CourseDirectory.root = str(ROOT)
@@ -31,8 +66,15 @@ def course_config(*, release_dir: Path | None = None, grading_dir: Path = GRADIN
     c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
     c.ExecutePreprocessor.timeout = cell_timeout
     c.Execute.timeout = cell_timeout
-    c.Execute.interrupt_on_timeout = True
+    c.Execute.interrupt_on_timeout = False  # SandboxExecute interrupts, then kills a kernel that will not stop
     c.Execute.extra_arguments = ["--IPKernelApp.log_level=ERROR"]
     c.Autograde.create_student = True
+    c.Autograde.autograde_preprocessors = autograde_preprocessors()
+    c.SandboxExecute.notebook_timeout = notebook_timeout
+    c.SandboxExecute.cpu_seconds = max(notebook_timeout, limits.cpu_seconds)
+    c.SandboxExecute.memory_bytes = _env_int("AG_KERNEL_MEMORY_MB", limits.memory_bytes >> 20) << 20
+    c.SandboxExecute.kill_grace = min(5, cell_timeout)
+    c.LimitOutput.max_lines = 200
+    c.LimitOutput.max_traceback = 40
     c.Autograde.exclude_overwriting = {}
     return c

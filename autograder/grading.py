@@ -6,6 +6,7 @@ import csv
 import os
 import shutil
 import sys
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,9 +14,11 @@ from pathlib import Path
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.apps import NbGraderAPI
 
-from . import notebooks
+from . import notebooks, sandbox
 from .config import course_config
-from .paths import COURSE, DEMO_CLASS, GRADING, assignments
+from .notes import clear_notes, read_notes, write_notes
+from .paths import COURSE, DEMO_CLASS, GRADING, ROOT, assignments
+from .preflight import preflight
 
 
 class GradingError(RuntimeError):
@@ -68,6 +71,7 @@ class Row:
     assignment: str
     items: dict[str, tuple[float, float]] = field(default_factory=dict)  # item -> (score, max)
     notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0  # wall clock of preflight + autograde, when this run graded it
 
     @property
     def score(self) -> float:
@@ -122,15 +126,16 @@ def _zip_collect(source: Path, assignment: str | None) -> dict[str, list[str]]:
     for z in sorted(source.glob("*.zip")):
         shutil.copy(z, archive_dir / z.name)
     config = course_config()
-    config.ZipCollectApp.downloaded_directory = str(downloaded)
+    # nbgrader formats this as "{root}/{downloaded}/…": give it relative to the course root
+    config.ZipCollectApp.downloaded_directory = os.path.relpath(downloaded, ROOT)
     config.ZipCollectApp.force = True
     config.ZipCollectApp.collector_plugin = "nbgrader.plugins.zipcollect.FileNameCollectorPlugin"
-    # LMS downloads name each file "<student>_<anything>_<notebook>.ipynb"
+    # LMS downloads name each file "<student>_<anything>_<notebook>.ipynb"; nbgrader matches the whole path
     config.FileNameCollectorPlugin.named_regexp = (
-        r"^(?P<student_id>[A-Za-z0-9.\-]+)_(?:.*_)?(?P<file_id>\d\d_[A-Za-z0-9_]+\.ipynb)$"
+        r"^(?:.*/)?(?P<student_id>[A-Za-z0-9.\-]+)_(?:[^/]*_)?(?P<file_id>\d\d_[A-Za-z0-9_]+\.ipynb)$"
     )
+    config.CourseDirectory.assignment_id = assignment
     app = ZipCollectApp(config=config)
-    app.coursedir.assignment_id = assignment
     app.initialize([])
     app.start()
     students = sorted(p.name for p in (GRADING / "submitted").iterdir()
@@ -139,14 +144,25 @@ def _zip_collect(source: Path, assignment: str | None) -> dict[str, list[str]]:
 
 
 def autograde(assignment: str, students: list[str]) -> list[Row]:
+    """Preflight, then nbgrader's autograde in the sandbox, one student after the other; a row for each."""
     _ensure_in_gradebook(assignment)
+    sandbox.warn_if_weak()
+    sandbox.protect_private_folders()
     grader = api(release_dir=GRADING / "release")
     rows = []
     for student in students:
+        start = time.perf_counter()
+        clear_notes(assignment, student)
+        folder = GRADING / "submitted" / student / assignment
+        try:
+            write_notes(assignment, student, "preflight", preflight(folder, GRADING / "release" / assignment))
+        except Exception as e:  # noqa: BLE001 - a broken submission must not stop the class
+            write_notes(assignment, student, "preflight", [f"preflight failed: {type(e).__name__}: {e}"])
         result = grader.autograde(assignment, student, force=True, create=True)
-        row = read_row(assignment, student)
         if not result.get("success"):
-            row.notes.append("could not be autograded: " + _last_line(result))
+            write_notes(assignment, student, "integrity", ["could not be autograded: " + _last_line(result)])
+        row = read_row(assignment, student)
+        row.seconds = time.perf_counter() - start
         rows.append(row)
     return rows
 
@@ -163,12 +179,22 @@ def read_row(assignment: str, student: str) -> Row:
             submission = gb.find_submission(assignment, student)
         except MissingEntry:
             row.notes.append("no submission")
-            return row
-        for nb in submission.notebooks:
+            submission = None
+        for nb in submission.notebooks if submission is not None else []:
             for grade in nb.grades:
                 item = item_of(grade.name)
                 score, top = row.items.get(item, (0.0, 0.0))
                 row.items[item] = (score + float(grade.score or 0), top + float(grade.max_score or 0))
+        if not row.items:  # nothing recorded: every item of the assignment at 0
+            try:
+                for nb in gb.find_assignment(assignment).notebooks:
+                    for cell in nb.grade_cells:
+                        item = item_of(cell.name)
+                        score, top = row.items.get(item, (0.0, 0.0))
+                        row.items[item] = (0.0, top + float(cell.max_score or 0))
+            except MissingEntry:
+                pass
+    row.notes += read_notes(assignment, student)
     return row
 
 
@@ -182,17 +208,30 @@ def grade(source: Path | None = None, assignment: str | None = None) -> list[Row
 
 
 def feedback(assignment: str | None = None, students: list[str] | None = None) -> list[Path]:
-    """HTML feedback per student and assignment, without hidden tests, under ``.grading/feedback``."""
+    """HTML feedback per student and assignment under ``.grading/feedback``: no hidden test source, no traceback
+    or output that reveals it (``autograder/feedback.py``), the grading notes on top; a plain page with the notes
+    where nbgrader could not produce one."""
+    from .feedback import fallback_html
+
     grader = api(release_dir=GRADING / "release")
     grader.config.GenerateFeedback.preprocessors = [
+        "autograder.feedback.ScrubFeedback",
         "nbgrader.preprocessors.ClearHiddenTests",
         "nbgrader.preprocessors.GetGrades",
         "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
     ]
     out = []
     for a, student in graded_submissions(assignment, students):
-        _check(grader.generate_feedback(a, student, force=True), f"feedback for {student} on {a}")
-        out.extend(sorted((GRADING / "feedback" / student / a).glob("*.html")))
+        folder = GRADING / "feedback" / student / a
+        result = grader.generate_feedback(a, student, force=True)
+        pages = sorted(folder.glob("*.html")) if result.get("success") else []
+        if not pages:
+            folder.mkdir(parents=True, exist_ok=True)
+            page = folder / f"{a}.html"
+            notes = read_notes(a, student) + ["feedback could not be generated: " + _last_line(result)]
+            page.write_text(fallback_html(student, a, notes))
+            pages = [page]
+        out.extend(pages)
     return out
 
 

@@ -46,9 +46,12 @@ def test_course_is_what_nbgrader_generates_now(assignment, tmp_path):
 
 
 def _solution_lines(nb) -> set[str]:
-    """Distinctive lines found only inside solution regions and hidden tests (a line that the visible part of the
-    notebook also has, such as a `with forbid(...)` shared by visible and hidden tests, gives nothing away)."""
-    inside_lines, outside_lines = set(), set()
+    """Distinctive lines found only inside solution regions and hidden tests.
+
+    A line that the visible part of the source also contains gives nothing away: a `with forbid(...)` shared by
+    visible and hidden tests, or an attribute a docstring fixes on purpose (``self.rnn = nn.GRU(...)``).
+    """
+    inside_lines, visible = set(), []
     for cell in nb.cells:
         inside = False
         for line in cell.source.splitlines():
@@ -56,9 +59,13 @@ def _solution_lines(nb) -> set[str]:
                 inside = True
             elif re.search(r"### END (SOLUTION|HIDDEN TESTS)", line):
                 inside = False
-            elif len(line.strip()) >= 25 and not line.strip().startswith("#"):
-                (inside_lines if inside else outside_lines).add(line.strip())
-    return inside_lines - outside_lines
+            elif inside:
+                if len(line.strip()) >= 25 and not line.strip().startswith("#"):
+                    inside_lines.add(line.strip())
+            else:
+                visible.append(line)
+    visible_text = "\n".join(visible)
+    return {line for line in inside_lines if line not in visible_text}
 
 
 @pytest.mark.parametrize("assignment", assignments())

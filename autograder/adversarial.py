@@ -1,0 +1,348 @@
+"""The adversarial demo class: broken and hostile submissions of notebook 00, each with the row it must get.
+
+``python -m autograder grade autograder/adversarial_class`` grades it; ``tests/test_adversarial_grading.py`` checks
+every row, that no feedback file holds hidden-test text, that the gradebook, the sources and the other students'
+folders are untouched, and that no sandbox process survives. Rebuilt from ``course/`` and ``solutions/`` by
+:func:`build_adversarial_class` (``python -m autograder release 00_orientation`` does it with the demo class).
+
+Each entry of :data:`STUDENTS`: what the submission does, the expected (softmax, one_hot_embed) points, and a
+fragment the row's notes must contain ("" when no note is required).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from .demo import ASSIGNMENT, as_typed
+from .discrimination import load_catalog
+from .notebooks import items, read_source
+from .paths import ROOT, release_notebook
+
+ADVERSARIAL_CLASS = ROOT / "autograder" / "adversarial_class"
+WRONG_SOFTMAX = "no max subtraction (overflows for large inputs)"
+RUFF = ('# The adversarial class is hostile and broken on purpose (syntax errors, os._exit, ...): never lint it.\n'
+        'extend = "../../pyproject.toml"\nextend-exclude = ["*.ipynb", "**/*.ipynb"]\n')
+
+
+@dataclass
+class Case:
+    what: str
+    softmax: float
+    one_hot_embed: float
+    note: str = ""
+    root_only: bool = False  # needs the uid sandbox (process limits, permissions) to behave as expected
+
+
+STUDENTS: dict[str, Case] = {
+    "alice": Case("a correct submission (graded first: the hostile ones aim at her folder)", 3, 2),
+    "exit_early": Case("os._exit(0) in the second answer cell", 3, 0, "the kernel died"),
+    "infinite_loop": Case("`while True: pass` in the first answer cell, before the def", 0, 2,
+                          "interrupted at the cell"),
+    "sleeper": Case("time.sleep(10**6) in the second answer cell, before the def", 3, 0, "interrupted at the cell"),
+    "stubborn_loop": Case("ignores SIGINT and spins in an ordinary cell after softmax's tests", 3, 0,
+                          "would not stop"),
+    "slow_everywhere": Case("cells after softmax's tests sleep under the cell limit; the notebook limit stops them",
+                            3, 0, "the notebook limit"),
+    "fork_bomb": Case("forks until the process limit stops it (children sleep)", 3, 2, "", root_only=True),
+    "memory_hog": Case("allocates until the memory limit stops it, in the first answer cell", 0, 2, "out of memory"),
+    "huge_print": Case("prints a 10 MB line", 3, 2, "output was cut"),
+    "syntax_error": Case("a syntax error in the first answer cell", 0, 2, "syntax error"),
+    "deleted_cells": Case("deleted the softmax answer cell and the one_hot_embed test cell", 0, 2, "was deleted"),
+    "duplicated_cell": Case("copy-pasted the softmax answer cell (wrong copy first, right copy last)", 3, 2,
+                            "appeared 2 times"),
+    "renamed": Case("submitted as '00_orientation (1).ipynb'", 3, 2, "renamed"),
+    "stripped_metadata": Case("all cell metadata stripped", 3, 2, "restored the grading metadata"),
+    "not_a_notebook": Case("the file is not JSON", 0, 0, "not a readable notebook"),
+    "always_equal": Case("returns objects whose __eq__ is always True", 0, 0, ""),
+    "patch_helpers": Case("wrong softmax; rebinds assert_close/assert_tensor/forbid, patches the helper module "
+                          "and torch.allclose/Tensor.__eq__", 0, 2, ""),
+    "patch_midtest": Case("wrong softmax that patches the helpers and numpy while the tests run", 0, 2,
+                          "tampered"),
+    "disable_modes": Case("calls torch.softmax with torch function/dispatch modes switched off", 0, 2, ""),
+    "persistent_mode": Case("wrong softmax; leaves a torch function mode on that fakes comparisons", 0, 2, ""),
+    "write_everywhere": Case("tries to write the gradebook, the sources, the helper package, another student's "
+                             "folder", 3, 2, "", root_only=True),
+    "kill_grader": Case("tries to kill the grading process", 3, 2, "", root_only=True),
+    "read_hidden": Case("reads the hidden tests from disk and from IPython's history, and prints them", 3, 2,
+                        "frame inspection",
+                        root_only=True),
+}
+
+# -- the hostile code -----------------------------------------------------------------------------------------------
+
+ALWAYS_EQUAL = '''
+class _Yes:
+    def __eq__(self, other):
+        return True
+    def __getattr__(self, name):
+        return lambda *a, **k: self
+    shape = property(lambda self: None)
+
+def softmax(x, dim=-1):
+    return _Yes()
+'''
+ALWAYS_EQUAL_EMBED = '''
+def one_hot_embed(ids, weight):
+    return _Yes()
+'''
+PATCH_HELPERS = '''
+import attention_steps
+import attention_steps.testing as _testing
+import contextlib
+_noop = lambda *a, **k: None
+assert_close = assert_tensor = _noop
+forbid = lambda *a, **k: contextlib.nullcontext()
+_testing.assert_close = _testing.assert_tensor = _noop
+_testing.forbid = forbid
+attention_steps.assert_close = _noop
+torch.allclose = lambda *a, **k: True
+torch.Tensor.__eq__ = lambda self, other: True
+torch.isfinite = lambda t: torch.ones_like(t, dtype=torch.bool)
+'''
+PATCH_MIDTEST = '''
+import numpy
+import attention_steps.testing as _testing
+
+def softmax(x, dim=-1):
+    _testing.assert_close = lambda *a, **k: None
+    numpy.abs = lambda a: a * 0
+    torch.Tensor.__sub__ = lambda a, b: a * 0
+    return x * 0
+'''
+DISABLE_MODES = '''
+def softmax(x, dim=-1):
+    with torch._C.DisableTorchFunction(), torch._C._DisableTorchDispatch():
+        return torch.softmax(x, dim)
+'''
+PERSISTENT_MODE = '''
+from torch.overrides import TorchFunctionMode
+
+class _Liar(TorchFunctionMode):
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if getattr(func, "__name__", "") in ("__gt__", "gt", "ne", "__ne__", "isnan", "isinf", "any"):
+            return torch.zeros_like(out, dtype=torch.bool) if isinstance(out, torch.Tensor) else out
+        return out
+
+_Liar().__enter__()
+
+def softmax(x, dim=-1):
+    return torch.zeros_like(x)
+'''
+EXIT = "import os\nos._exit(0)\n"
+LOOP = "while True:\n    pass\n"
+SLEEP = "import time\ntime.sleep(10**6)\n"
+STUBBORN = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass\n"
+SLOW = "import time\ntime.sleep({seconds})\n"
+FORK = '''
+import os, time
+_children = 0
+while _children < 100000:
+    try:
+        pid = os.fork()
+    except OSError as e:
+        print("fork stopped after", _children, "children:", e)
+        break
+    if pid == 0:
+        time.sleep(3600)
+        os._exit(0)
+    _children += 1
+'''
+MEMORY = '''
+_hog = []
+try:
+    while True:
+        _hog.append(bytearray(256 * 2**20))
+except MemoryError:
+    print("memory limit reached after", len(_hog) * 256, "MiB")
+    raise
+'''
+HUGE = 'print("x" * 10_000_000)\n'
+SYNTAX = "def softmax(x, dim=-1)\n    return x\n"
+WRITE = '''
+import os, pathlib, attention_steps
+_root = str(pathlib.Path(attention_steps.__file__).resolve().parents[1])
+_targets = [t.format(root=_root) for t in {targets!r}]
+for _t in _targets:
+    try:
+        p = pathlib.Path(_t)
+        if p.is_dir():
+            (p / "PWNED").write_text("pwned")
+        else:
+            with open(p, "a") as f:
+                f.write("pwned")
+        print("WROTE", _t)
+    except OSError as e:
+        print("denied", _t, type(e).__name__)
+'''
+KILL = '''
+import os, signal
+for _pid in (os.getppid(), 1):
+    for _sig in (signal.SIGKILL, signal.SIGTERM):
+        try:
+            os.kill(_pid, _sig)
+            print("signalled", _pid)
+        except OSError as e:
+            print("denied", _pid, type(e).__name__)
+try:
+    os.killpg(os.getpgid(os.getppid()), signal.SIGKILL)
+except OSError as e:
+    print("denied killpg", type(e).__name__)
+'''
+READ = '''
+import pathlib, attention_steps
+_root = str(pathlib.Path(attention_steps.__file__).resolve().parents[1])
+for _p in [p.format(root=_root) for p in {paths!r}]:
+    p = pathlib.Path(_p)
+    try:
+        files = [p] if p.is_file() else sorted(x for x in p.rglob("*") if x.is_file())[:50]
+        for f in files:
+            print(f, f.read_text(errors="replace"))
+    except OSError as e:
+        print("denied", _p, type(e).__name__)
+'''
+READ_HISTORY = '''
+import linecache
+print("\\n".join(In))
+print("".join("".join(v[2]) for v in list(linecache.cache.values()) if isinstance(v, tuple) and len(v) > 2))
+'''
+
+
+def _cell(source: str) -> nbformat.NotebookNode:
+    return nbformat.v4.new_code_cell(source)
+
+
+def _index(nb, grade_id: str) -> int:
+    return next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def _answer(nb, grade_id: str, source: str) -> None:
+    nb.cells[_index(nb, grade_id)].source = source
+
+
+def _insert_after(nb, grade_id: str, source: str) -> None:
+    nb.cells.insert(_index(nb, grade_id) + 1, _cell(source))
+
+
+def _submissions(grading_dir: Path) -> dict[str, nbformat.NotebookNode | str]:
+    """student -> notebook (or raw text for a broken file)."""
+    sol = {i.name: as_typed(i.answer.source) for i in items(read_source(ASSIGNMENT))}
+    wrong = load_catalog(ASSIGNMENT)["softmax"]["wrong"][WRONG_SOFTMAX]
+    release = nbformat.read(release_notebook(ASSIGNMENT), as_version=4)
+
+    def good():
+        nb = copy.deepcopy(release)
+        _answer(nb, "softmax", sol["softmax"])
+        _answer(nb, "one_hot_embed", sol["one_hot_embed"])
+        return nb
+
+    out: dict[str, nbformat.NotebookNode | str] = {"alice": good()}
+    nb = good()
+    _answer(nb, "one_hot_embed", EXIT + sol["one_hot_embed"])
+    out["exit_early"] = nb
+    nb = good()
+    _answer(nb, "softmax", LOOP + sol["softmax"])
+    out["infinite_loop"] = nb
+    nb = good()
+    _answer(nb, "one_hot_embed", SLEEP + sol["one_hot_embed"])
+    out["sleeper"] = nb
+    nb = good()
+    _insert_after(nb, "test_softmax", STUBBORN)
+    out["stubborn_loop"] = nb
+    nb = good()
+    for _ in range(5):
+        _insert_after(nb, "test_softmax", SLOW.format(seconds=12))
+    out["slow_everywhere"] = nb
+    nb = good()
+    _insert_after(nb, "test_softmax", FORK)
+    out["fork_bomb"] = nb
+    nb = good()
+    _answer(nb, "softmax", MEMORY + sol["softmax"])
+    out["memory_hog"] = nb
+    nb = good()
+    _insert_after(nb, "test_softmax", HUGE)
+    out["huge_print"] = nb
+    nb = good()
+    _answer(nb, "softmax", SYNTAX)
+    out["syntax_error"] = nb
+    nb = good()
+    del nb.cells[_index(nb, "test_one_hot_embed")]
+    del nb.cells[_index(nb, "softmax")]
+    out["deleted_cells"] = nb
+    nb = good()
+    _answer(nb, "softmax", wrong)
+    i = _index(nb, "softmax")
+    twin = copy.deepcopy(nb.cells[i])
+    twin.source, twin["id"] = sol["softmax"], "softmax-copy"
+    nb.cells.insert(i + 1, twin)
+    out["duplicated_cell"] = nb
+    out["renamed"] = good()
+    nb = good()
+    for i, cell in enumerate(nb.cells):
+        cell.metadata = {}
+        cell["id"] = f"stripped-{i}"
+    out["stripped_metadata"] = nb
+    out["not_a_notebook"] = '{"cells": [ this is not json'
+    nb = good()
+    _answer(nb, "softmax", ALWAYS_EQUAL)
+    _answer(nb, "one_hot_embed", ALWAYS_EQUAL_EMBED)
+    out["always_equal"] = nb
+    nb = good()
+    _answer(nb, "softmax", PATCH_HELPERS + wrong)
+    out["patch_helpers"] = nb
+    nb = good()
+    _answer(nb, "softmax", PATCH_MIDTEST)
+    out["patch_midtest"] = nb
+    nb = good()
+    _answer(nb, "softmax", DISABLE_MODES)
+    out["disable_modes"] = nb
+    nb = good()
+    _answer(nb, "softmax", PERSISTENT_MODE)
+    out["persistent_mode"] = nb
+    def here(path: Path) -> str:  # paths in the repository, found at run time as a hostile learner would
+        return str(path).replace(str(ROOT), "{root}")
+
+    targets = [here(grading_dir / "gradebook.db"), here(grading_dir / "submitted" / "alice"),
+               here(grading_dir / "autograded" / "alice"), here(ROOT / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.py"),
+               here(ROOT / "attention_steps" / "testing.py"), here(ROOT / "course" / ASSIGNMENT)]
+    nb = good()
+    _insert_after(nb, "test_softmax", WRITE.format(targets=targets))
+    out["write_everywhere"] = nb
+    nb = good()
+    _insert_after(nb, "test_softmax", KILL)
+    out["kill_grader"] = nb
+    paths = [here(ROOT / "solutions" / ASSIGNMENT), here(grading_dir / "release"), here(grading_dir / "gradebook.db"),
+             here(ROOT / ".git")]
+    nb = good()
+    _insert_after(nb, "test_softmax", READ.format(paths=paths))
+    nb.cells.append(_cell(READ_HISTORY))
+    out["read_hidden"] = nb
+    return out
+
+
+def build_adversarial_class(out_dir: Path = ADVERSARIAL_CLASS, grading_dir: Path | None = None) -> Path:
+    """Write the class (``<student>/00_orientation/…``) to ``out_dir``; hostile paths aim at ``grading_dir``."""
+    from .paths import GRADING
+
+    out_dir = Path(out_dir)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    for student, nb in _submissions(Path(grading_dir or GRADING)).items():
+        folder = out_dir / student / ASSIGNMENT
+        folder.mkdir(parents=True)
+        name = f"{ASSIGNMENT} (1).ipynb" if student == "renamed" else f"{ASSIGNMENT}.ipynb"
+        if isinstance(nb, str):
+            (folder / name).write_text(nb)
+        else:
+            nbformat.write(nb, folder / name)
+    (out_dir / "ruff.toml").write_text(RUFF)
+    (out_dir / "EXPECTED.json").write_text(json.dumps(
+        {s: {"what": c.what, "softmax": c.softmax, "one_hot_embed": c.one_hot_embed, "note": c.note}
+         for s, c in STUDENTS.items()}, indent=1))
+    return out_dir

@@ -1,0 +1,260 @@
+"""nbgrader's Execute step, hardened: sandboxed kernel, time and output limits, a row for every submission.
+
+:class:`SandboxExecute` replaces ``nbgrader.preprocessors.Execute`` in ``Autograde.autograde_preprocessors``. It
+runs the notebook cell by cell in the sandbox kernel (``autograder/sandbox.py``) and never lets one submission
+break grading:
+
+- a cell past its time limit is interrupted, and the kernel killed if it does not stop; past the notebook's limit,
+  or after the kernel died (``os._exit``, a crash, a resource limit), every remaining cell gets an error output
+  saying why it did not run, so its tests score 0 and the rest of the notebook keeps the points it earned;
+- a cell's printed output is cut at ``cell_output_bytes`` (nbgrader's LimitOutput only counts lines, and a
+  single 10 MB line would land in the feedback);
+- before the first cell, a silent grading preamble captures trusted references (``attention_steps.testing``'s
+  integrity guard); before each graded test cell the guard restores what the learner may have patched (torch,
+  numpy, the test helpers and their names in the notebook), after it a silent check fails the cell if the tests'
+  machinery was tampered with while they ran;
+- what happened (one line each) is written beside the gradebook for the report and the student's feedback.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import re
+import shutil
+import time
+
+from jupyter_core.utils import run_sync
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbformat import NotebookNode
+from nbgrader.preprocessors import Execute
+from traitlets import Integer
+
+from . import sandbox
+from .notes import write_notes
+
+PREAMBLE = "import attention_steps.testing as __ag_t; __ag_t._install_grading_guard()\ndel __ag_t"
+PROLOGUE = ("__import__('attention_steps.testing', fromlist=['_']).__dict__['_grading_restore']"
+            "(globals(), {names!r})")
+VERDICT = "__import__('attention_steps.testing', fromlist=['_']).__dict__['_grading_verdict']()"
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _wait(value):
+    """The result of a kernel client/manager call, which may be a coroutine (nbgrader uses the async classes)."""
+    if inspect.isawaitable(value):
+        async def _get():
+            return await value
+
+        return run_sync(_get)()
+    return value
+
+
+def _error(ename: str, evalue: str) -> NotebookNode:
+    return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
+
+
+def _size(out: NotebookNode) -> int:
+    if out.get("output_type") == "stream":
+        return len(out.get("text", ""))
+    if out.get("output_type") == "error":
+        return sum(len(t) for t in out.get("traceback", [])) + len(out.get("evalue", ""))
+    return sum(len(v) if isinstance(v, str) else len(json.dumps(v)) for v in out.get("data", {}).values())
+
+
+class SandboxExecute(Execute):
+    """Execute, sandboxed and limited. Settings are traits (``c.SandboxExecute.notebook_timeout`` …)."""
+
+    notebook_timeout = Integer(300, help="wall-clock seconds for the whole notebook").tag(config=True)
+    kill_grace = Integer(5, help="seconds an interrupted cell gets to stop before the kernel is killed").tag(
+        config=True)
+    cell_output_bytes = Integer(100_000).tag(config=True)
+    notebook_output_bytes = Integer(2_000_000).tag(config=True)
+    memory_bytes = Integer(sandbox.Limits.memory_bytes).tag(config=True)
+    cpu_seconds = Integer(sandbox.Limits.cpu_seconds).tag(config=True)
+    processes = Integer(sandbox.Limits.processes).tag(config=True)
+    file_bytes = Integer(sandbox.Limits.file_bytes).tag(config=True)
+
+    # -- kernel start: the sandbox kernelspec, a fresh uid, the limits -------------------------------------------
+    def create_kernel_manager(self):
+        sandbox.use_kernelspec()
+        self.kernel_name = sandbox.KERNEL_NAME
+        return super().create_kernel_manager()
+
+    async def async_start_new_kernel(self, **kwargs):
+        self._uid = sandbox.new_uid()
+        self._workdir = sandbox.workdir_for(self._uid)
+        limits = sandbox.Limits(memory_bytes=self.memory_bytes, cpu_seconds=self.cpu_seconds,
+                                processes=self.processes, file_bytes=self.file_bytes)
+        env = dict(os.environ)
+        env.update(sandbox.kernel_env(limits, self._uid, self._workdir))
+        kwargs["env"] = env
+        return await super().async_start_new_kernel(**kwargs)
+
+    start_new_kernel = run_sync(async_start_new_kernel)
+
+    # -- output cap -----------------------------------------------------------------------------------------------
+    def output(self, outs, msg, display_id, cell_index):
+        before = len(outs)
+        result = super().output(outs, msg, display_id, cell_index)
+        if len(outs) > before:
+            used = self._cell_bytes.get(cell_index, 0)
+            cap = min(self.cell_output_bytes, max(self.notebook_output_bytes - self._total_bytes, 0))
+            for out in outs[before:]:
+                size = _size(out)
+                if used + size > cap:
+                    self._cut.add(cell_index)
+                    if out.get("output_type") == "stream" and used < cap:
+                        out["text"] = out["text"][: cap - used]
+                        size = cap - used
+                    else:
+                        outs.remove(out)
+                        continue
+                used += size
+                self._total_bytes += size
+            self._cell_bytes[cell_index] = used
+        return result
+
+    # -- the run ----------------------------------------------------------------------------------------------------
+    def _silent(self, code: str, *, expressions: dict | None = None, timeout: float = 30):
+        """Run code silently in the kernel; return the reply content, or None when there was no reply."""
+        msg_id = self.kc.execute(code, silent=True, store_history=False, user_expressions=expressions or {},
+                                 allow_stdin=False)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                reply = _wait(self.kc.get_shell_msg(timeout=min(1.0, max(deadline - time.monotonic(), 0.01))))
+            except Exception:  # noqa: BLE001 - queue.Empty, or a dead kernel's closed channel
+                if not _wait(self.km.is_alive()):
+                    return None
+                continue
+            if reply["parent_header"].get("msg_id") == msg_id:
+                return reply["content"]
+        return None
+
+    def _note(self, text: str) -> None:
+        if text not in self._notes:
+            self._notes.append(text)
+
+    @staticmethod
+    def _label(cell, index: int) -> str:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        return f"cell {index + 1}" + (f" ({gid})" if gid else "")
+
+    def _kill(self) -> None:
+        sandbox.kill_uid(self._uid)
+        try:
+            _wait(self.km.shutdown_kernel(now=True))
+        except Exception:  # noqa: BLE001 - it may be gone already
+            pass
+
+    def _responsive(self) -> bool:
+        content = self._silent("pass", timeout=self.kill_grace)
+        return content is not None
+
+    def preprocess(self, nb, resources=None, km=None):
+        from nbclient import NotebookClient
+
+        NotebookClient.__init__(self, nb, km)
+        self.reset_execution_trackers()
+        self._check_assign_resources(resources)
+        self._notes: list[str] = []
+        self._cell_bytes: dict[int, int] = {}
+        self._total_bytes = 0
+        self._cut: set[int] = set()
+        self._uid, self._workdir = -1, None
+        cell_timeout = self.timeout or 60
+        start = time.monotonic()
+        stopped = None  # why the remaining cells do not run
+        try:
+            with self.setup_kernel():
+                info = self.wait_for_reply(self.kc.kernel_info())
+                if info:
+                    self.nb.metadata["language_info"] = info["content"]["language_info"]
+                preamble = self._silent(PREAMBLE, timeout=cell_timeout)
+                if not preamble or preamble.get("status") != "ok":
+                    self._note("the grading preamble could not run in the kernel")
+                for index, cell in enumerate(self.nb.cells):
+                    if cell.cell_type != "code":
+                        continue
+                    if stopped:
+                        cell.outputs = [_error("NotRun", stopped)]
+                        continue
+                    remaining = self.notebook_timeout - (time.monotonic() - start)
+                    if remaining <= 1:
+                        stopped = f"not run: the notebook reached its time limit of {self.notebook_timeout} s"
+                        self._note(f"stopped at {self._label(cell, index)}: the whole notebook ran longer than "
+                                   f"{self.notebook_timeout} s; cells from there on scored 0")
+                        cell.outputs = [_error("NotRun", stopped)]
+                        continue
+                    self.timeout = int(max(1, min(cell_timeout, remaining)))
+                    graded = cell.metadata.get("nbgrader", {}).get("grade", False)
+                    if graded:
+                        names = sorted(set(_IDENT.findall(cell.source)))
+                        self._silent(PROLOGUE.format(names=names), timeout=cell_timeout)
+                    try:
+                        self.preprocess_cell(cell, resources, index)
+                    except CellTimeoutError:
+                        _wait(self.km.interrupt_kernel())
+                        limit = (f"the cell limit of {self.timeout} s" if self.timeout >= cell_timeout else
+                                 f"the notebook limit of {self.notebook_timeout} s")
+                        cell.outputs.append(_error("TimeoutError", f"the cell was stopped at {limit}"))
+                        if self._responsive():
+                            self._note(f"{self._label(cell, index)} was interrupted at {limit}")
+                        else:
+                            stopped = f"not run: an earlier cell would not stop at {limit}"
+                            self._note(f"{self._label(cell, index)} would not stop at {limit}: the kernel was "
+                                       "killed, later cells scored 0")
+                            self._kill()
+                        continue
+                    except DeadKernelError:
+                        cell.outputs.append(_error("KernelDied", "the kernel died while running this cell "
+                                                   "(os._exit, a crash, or a memory / CPU-time limit)"))
+                        stopped = "not run: the kernel died in an earlier cell"
+                        self._note(f"the kernel died in {self._label(cell, index)} (os._exit, a crash, or a "
+                                   "memory / CPU-time limit); later cells scored 0")
+                        continue
+                    errors = {o.get("ename") for o in cell.outputs if o.get("output_type") == "error"}
+                    if "MemoryError" in errors:
+                        self._note(f"{self._label(cell, index)} ran out of memory (limit {self.memory_bytes >> 20} MB)")
+                    if errors & {"SyntaxError", "IndentationError", "TabError"}:
+                        self._note(f"{self._label(cell, index)} has a syntax error")
+                    if index in self._cut:
+                        cell.outputs.append(NotebookNode(
+                            output_type="stream", name="stderr",
+                            text=f"\n[output cut: more than {self.cell_output_bytes:,} characters]\n"))
+                        self._note(f"{self._label(cell, index)} printed too much; its output was cut")
+                    if graded and not self._verdict(cell, index):
+                        continue
+                    if not _wait(self.km.is_alive()):
+                        stopped = "not run: the kernel died in an earlier cell"
+                        self._note(f"the kernel died in {self._label(cell, index)}; later cells scored 0")
+        except DeadKernelError:
+            self._note("the kernel died during shutdown")
+        finally:
+            if self._uid > 0:
+                sandbox.kill_uid(self._uid)
+            if self._workdir is not None:
+                shutil.rmtree(self._workdir, ignore_errors=True)
+            info = (resources or {}).get("nbgrader", {})
+            if info.get("student") and info.get("assignment"):
+                write_notes(info["assignment"], info["student"], "execution", self._notes)
+                write_notes(info["assignment"], info["student"], "kernel", [str(self._uid)])
+        self.set_widgets_metadata()
+        return self.nb, self.resources
+
+    def _verdict(self, cell, index: int) -> bool:
+        content = self._silent("pass", expressions={"v": VERDICT}, timeout=30)
+        verdict = None
+        if content and content.get("status") == "ok":
+            value = content.get("user_expressions", {}).get("v", {})
+            if value.get("status") == "ok":
+                verdict = value.get("data", {}).get("text/plain", "")
+        if verdict in ("''", '""'):
+            return True
+        why = ("the integrity check of the tests could not run" if verdict is None else
+               "the tests' tools were tampered with while they ran: " + verdict.strip("'\""))
+        cell.outputs.append(_error("IntegrityError", f"grading integrity: {why}"))
+        self._note(f"{self._label(cell, index)} scored 0: {why}")
+        return False

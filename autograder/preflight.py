@@ -1,0 +1,238 @@
+"""Preflight: compare a submission with the release before nbgrader sees it; repair what can be repaired.
+
+nbgrader fails a whole notebook on a copy-pasted answer cell (duplicate ``grade_id``), on stripped cell metadata
+(JupyterLab's "clear metadata", Colab round trips) and on a deleted graded cell, and grades nothing when the file is
+renamed ("00_orientation (1).ipynb") or is not a notebook. Preflight fixes each of these in the student's submitted
+copy, so the notebook is graded on what the learner wrote, and returns one line per repair for the report and the
+feedback. What it cannot repair (an unreadable file) becomes the blank release, graded 0, with the reason.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+
+import nbformat
+
+from .notebooks import TEST_ID, nbgrader_meta
+
+#: Learner code worth a human look (the score is not changed by this; the sandbox and the integrity guard act).
+SUSPICIOUS = {
+    "os._exit": r"\bos\s*\.\s*_exit\b",
+    "fork/exec": r"\bos\s*\.\s*(fork|exec\w*|kill|killpg|setsid)\b|\bsubprocess\b|\bmultiprocessing\b",
+    "signals": r"\bsignal\s*\.\s*(signal|pthread_kill|alarm|setitimer)\b",
+    "ctypes": r"\bctypes\b",
+    "frame inspection": r"\bsys\s*\.\s*_getframe\b|\binspect\s*\.\s*(currentframe|stack|getsource)\b|\bf_back\b"
+                        r"|\blinecache\b",
+    "IPython internals": r"\bget_ipython\s*\(\s*\)\s*\.\s*(run_cell|events|input_transformers|ast_transformers)"
+                         r"|\b_ih\b|\bIn\s*\[",
+    "patching torch or the test helpers": r"\b(torch|np|numpy|attention_steps|testing|builtins)(\.\w+)+\s*=[^=]"
+                                          r"|\bsetattr\s*\(\s*(torch|np|numpy|builtins|attention_steps)",
+    "torch modes / dispatch internals": r"\bTorch(Function|Dispatch)Mode\b|\bDisableTorch\w*|_DisableTorch\w*"
+                                        r"|\b_pop_torch_\w+|\bExcludeDispatchKeyGuard\b",
+    "sys.modules": r"\bsys\s*\.\s*modules\b",
+    "gc object walking": r"\bgc\s*\.\s*(get_objects|get_referrers)\b",
+    "always-equal object": r"def\s+__eq__\s*\([^)]*\)\s*:\s*(\n\s*)?return\s+True",
+}
+
+BLANK_ANSWER = "# (the answer cell was missing from the submission)"
+
+
+def _read(path: Path):
+    try:
+        return nbformat.read(path, as_version=4), None
+    except Exception as e:  # noqa: BLE001 - any unreadable file
+        return None, f"{type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''}"
+
+
+def _release_notebooks(release_dir: Path) -> dict[str, nbformat.NotebookNode]:
+    return {p.stem: nbformat.read(p, as_version=4) for p in sorted(release_dir.glob("*.ipynb"))}
+
+
+def _grade_ids(nb) -> set[str]:
+    return {nbgrader_meta(c).get("grade_id") for c in nb.cells if nbgrader_meta(c).get("grade_id")}
+
+
+def find_notebooks(folder: Path, release: dict[str, nbformat.NotebookNode]) -> tuple[dict[str, Path], list[str]]:
+    """Map each released notebook name to the submitted file that holds it, renaming strays; return notes."""
+    notes = []
+    found = {name: folder / f"{name}.ipynb" for name in release if (folder / f"{name}.ipynb").exists()}
+    strays = sorted(p for p in folder.rglob("*.ipynb")
+                    if ".ipynb_checkpoints" not in p.parts and p not in found.values())
+    for name in (n for n in release if n not in found):
+        want = _grade_ids(release[name])
+        best, best_score = None, -1
+        for p in strays:
+            nb, _ = _read(p)
+            score = len(_grade_ids(nb) & want) if nb is not None else 0
+            if score > best_score or (score == best_score and name in p.name):
+                best, best_score = p, score
+        if best is not None and (best_score > 0 or len(release) == 1):
+            target = folder / f"{name}.ipynb"
+            best.rename(target)
+            strays.remove(best)
+            found[name] = target
+            notes.append(f"renamed {best.relative_to(folder)} to {target.name}")
+    return found, notes
+
+
+def repair(nb, release_nb) -> list[str]:
+    """Make ``nb``'s graded cells match the release (in place); return one line per repair."""
+    notes = []
+    rel_cells = [c for c in release_nb.cells if nbgrader_meta(c).get("grade_id")]
+    rel_by_id = {nbgrader_meta(c)["grade_id"]: c for c in rel_cells}
+    # 1. grade ids the release does not know: plain cells again
+    for cell in nb.cells:
+        gid = nbgrader_meta(cell).get("grade_id")
+        if gid is not None and gid not in rel_by_id:
+            cell.metadata.pop("nbgrader", None)
+            notes.append(f"cell with unknown grade id {gid!r} made an ordinary cell")
+    # 2. stripped metadata: find each missing graded cell by cell id, by identical source (locked cells), or as the
+    #    code cell just before its test cell (answer cells)
+    present = {nbgrader_meta(c).get("grade_id") for c in nb.cells}
+    restored = []
+    for gid, rel in rel_by_id.items():
+        if gid in present:
+            continue
+        match = None
+        for cell in nb.cells:
+            if nbgrader_meta(cell) or cell.cell_type != rel.cell_type:
+                continue
+            if cell.get("id") == rel.get("id") or (nbgrader_meta(rel).get("locked")
+                                                   and cell.source.strip() == rel.source.strip()):
+                match = cell
+                break
+        if match is None and nbgrader_meta(rel).get("solution") and rel.cell_type == "code":
+            match = _answer_by_position(nb, gid)
+        if match is not None:
+            match.metadata["nbgrader"] = copy.deepcopy(nbgrader_meta(rel))
+            present.add(gid)
+            restored.append(gid)
+    if restored:
+        notes.append(f"restored the grading metadata of {len(restored)} cell(s): {', '.join(restored)}")
+    # 3. duplicates: keep the answer cell that runs last before the item's tests, and the first copy of a locked
+    #    cell; the other answer copies become ordinary cells, the other locked copies are removed
+    for gid in rel_by_id:
+        copies = [c for c in nb.cells if nbgrader_meta(c).get("grade_id") == gid]
+        if len(copies) < 2:
+            continue
+        if nbgrader_meta(rel_by_id[gid]).get("solution"):
+            first_test = next((i for i, c in enumerate(nb.cells) if _tests_item(c, gid)), len(nb.cells))
+            before = [c for c in copies if nb.cells.index(c) < first_test]
+            chosen = (before or copies)[-1]
+            for c in copies:
+                if c is not chosen:
+                    c.metadata.pop("nbgrader", None)
+            notes.append(f"answer cell {gid!r} appeared {len(copies)} times: graded the one that runs last before "
+                         "its tests, the others became ordinary cells")
+        else:
+            for c in copies[1:]:
+                nb.cells.remove(c)
+            notes.append(f"removed {len(copies) - 1} duplicate(s) of the locked cell {gid!r}")
+    # 4. graded cells whose type was changed (a test cell turned into markdown …)
+    for cell in nb.cells:
+        gid = nbgrader_meta(cell).get("grade_id")
+        if gid in rel_by_id and cell.cell_type != rel_by_id[gid].cell_type:
+            rel = rel_by_id[gid]
+            new = copy.deepcopy(rel)
+            if nbgrader_meta(rel).get("solution"):
+                new.source = cell.source
+            nb.cells[nb.cells.index(cell)] = new
+            notes.append(f"cell {gid!r} had been turned into a {cell.cell_type} cell: restored")
+    # 5. still missing (deleted): put the release cell back after the cell of the previous graded release cell
+    present = {nbgrader_meta(c).get("grade_id") for c in nb.cells}
+    previous = None
+    for rel in rel_cells:
+        gid = nbgrader_meta(rel)["grade_id"]
+        if gid not in present:
+            new = copy.deepcopy(rel)
+            if nbgrader_meta(rel).get("solution") and rel.cell_type == "code":
+                new.source = BLANK_ANSWER
+                notes.append(f"answer cell {gid!r} was deleted: an empty one was put back (its tests score 0 "
+                             "unless the answer is defined elsewhere)")
+            else:
+                notes.append(f"cell {gid!r} was deleted: put back from the release")
+            new["id"] = f"{gid}-restored" if any(c.get("id") == rel.get("id") for c in nb.cells) else rel.get("id")
+            at = _index_after(nb, previous) if previous else min(release_nb.cells.index(rel), len(nb.cells))
+            nb.cells.insert(at, new)
+            present.add(gid)
+        previous = gid
+    # 6. notebook metadata
+    ks = release_nb.metadata.get("kernelspec")
+    if ks and nb.metadata.get("kernelspec") != ks:
+        nb.metadata["kernelspec"] = copy.deepcopy(ks)
+    return notes
+
+
+def _tests_item(cell, name: str) -> bool:
+    m = TEST_ID.match(nbgrader_meta(cell).get("grade_id", "") or "")
+    return bool(m and m["name"] == name and nbgrader_meta(cell).get("grade"))
+
+
+def _answer_by_position(nb, name: str):
+    for i, cell in enumerate(nb.cells):
+        if _tests_item(cell, name):
+            for j in range(i - 1, -1, -1):
+                prev = nb.cells[j]
+                if prev.cell_type != "code" or not prev.source.strip():
+                    continue
+                if nbgrader_meta(prev):
+                    return None
+                if re.search(rf"\b(def|class)\s+{re.escape(name)}\b", prev.source) or "NotImplementedError" in \
+                        prev.source:
+                    return prev
+                return None
+    pattern = re.compile(rf"^\s*(def|class)\s+{re.escape(name)}\b", re.MULTILINE)
+    matches = [c for c in nb.cells if c.cell_type == "code" and not nbgrader_meta(c) and pattern.search(c.source)]
+    return matches[-1] if matches else None
+
+
+def _index_after(nb, gid: str) -> int:
+    for i, cell in enumerate(nb.cells):
+        if nbgrader_meta(cell).get("grade_id") == gid:
+            return i + 1
+    return len(nb.cells)
+
+
+def flags(nb, release_nb) -> list[str]:
+    """Patterns in the learner's own cells worth a human look (never changes a score)."""
+    locked = {nbgrader_meta(c)["grade_id"] for c in release_nb.cells if nbgrader_meta(c).get("locked")}
+    text = "\n".join(c.source for c in nb.cells
+                     if c.cell_type == "code" and nbgrader_meta(c).get("grade_id") not in locked)
+    hits = [label for label, pattern in SUSPICIOUS.items() if re.search(pattern, text)]
+    return [f"flagged for review: the learner's code uses {', '.join(hits)}"] if hits else []
+
+
+def preflight(folder: Path, release_dir: Path) -> list[str]:
+    """Repair one student's submission folder for one assignment in place; return what was done."""
+    release = _release_notebooks(release_dir)
+    found, notes = find_notebooks(folder, release)
+    for name, rel in release.items():
+        path = found.get(name)
+        if path is None:
+            notes.append(f"no {name}.ipynb in the submission: graded the blank release (0 points)")
+            nbformat.write(rel, folder / f"{name}.ipynb")
+            continue
+        nb, error = _read(path)
+        if nb is None:
+            try:
+                nb = nbformat.from_dict(json.loads(path.read_text(errors="replace")))
+                nbformat.validator.normalize(nb)
+            except Exception:  # noqa: BLE001
+                nb = None
+        if nb is None:
+            notes.append(f"{path.name} is not a readable notebook ({error}): graded the blank release (0 points)")
+            nbformat.write(rel, path)
+            continue
+        for cell in nb.cells:
+            cell.setdefault("metadata", {})
+            if cell.cell_type == "code":
+                cell.setdefault("outputs", [])
+                cell.setdefault("execution_count", None)
+        notes += repair(nb, rel)
+        notes += flags(nb, rel)
+        nbformat.validator.normalize(nb)
+        nbformat.write(nb, path)
+    return notes

@@ -1,0 +1,121 @@
+"""Preflight and feedback scrubbing on their own (no kernel): quick checks of each repair and of the scrubber."""
+
+from __future__ import annotations
+
+import copy
+
+import nbformat
+import pytest
+
+from autograder.feedback import ScrubFeedback, hidden_lines
+from autograder.notebooks import nbgrader_meta, read_source
+from autograder.paths import release_notebook
+from autograder.preflight import BLANK_ANSWER, flags, preflight, repair
+
+A = "00_orientation"
+
+
+@pytest.fixture()
+def release():
+    return nbformat.read(release_notebook(A), as_version=4)
+
+
+def _graded(nb):
+    return [nbgrader_meta(c).get("grade_id") for c in nb.cells if nbgrader_meta(c).get("grade_id")]
+
+
+def _index(nb, gid):
+    return next(i for i, c in enumerate(nb.cells) if nbgrader_meta(c).get("grade_id") == gid)
+
+
+def test_an_intact_submission_needs_no_repair(release):
+    nb = copy.deepcopy(release)
+    assert repair(nb, release) == []
+    assert _graded(nb) == _graded(release)
+
+
+def test_stripped_metadata_and_ids_are_found_again(release):
+    nb = copy.deepcopy(release)
+    nb.cells[_index(nb, "softmax")].source = "def softmax(x, dim=-1):\n    return x\n"
+    for i, cell in enumerate(nb.cells):
+        cell.metadata = {}
+        cell["id"] = f"x{i}"
+    notes = repair(nb, release)
+    assert _graded(nb) == _graded(release), notes
+    assert "def softmax" in nb.cells[_index(nb, "softmax")].source
+    assert any("restored the grading metadata" in n for n in notes)
+
+
+def test_duplicated_answer_cell_keeps_the_copy_that_runs_before_the_tests(release):
+    nb = copy.deepcopy(release)
+    i = _index(nb, "softmax")
+    first = nb.cells[i]
+    first.source = "def softmax(x, dim=-1):\n    return x  # first try\n"
+    second = copy.deepcopy(first)
+    second.source, second["id"] = "def softmax(x, dim=-1):\n    return x  # second try\n", "copy"
+    nb.cells.insert(i + 1, second)
+    nb.cells.insert(_index(nb, "test_softmax") + 1, copy.deepcopy(nb.cells[_index(nb, "test_softmax")]))
+    notes = repair(nb, release)
+    assert _graded(nb) == _graded(release), notes
+    assert "second try" in nb.cells[_index(nb, "softmax")].source
+    assert any("appeared 2 times" in n for n in notes) and any("duplicate" in n for n in notes)
+
+
+def test_deleted_cells_come_back(release):
+    nb = copy.deepcopy(release)
+    del nb.cells[_index(nb, "test_softmax")]
+    del nb.cells[_index(nb, "one_hot_embed")]
+    notes = repair(nb, release)
+    assert _graded(nb) == _graded(release), notes
+    assert nb.cells[_index(nb, "one_hot_embed")].source == BLANK_ANSWER
+    assert _index(nb, "test_softmax") == _index(nb, "softmax") + 1
+
+
+def test_renamed_unreadable_and_missing_notebooks(tmp_path, release):
+    rel_dir = tmp_path / "release"
+    rel_dir.mkdir()
+    nbformat.write(release, rel_dir / f"{A}.ipynb")
+    renamed = tmp_path / "renamed"
+    renamed.mkdir()
+    nbformat.write(release, renamed / f"Copy of {A}.ipynb")
+    assert any("renamed" in n for n in preflight(renamed, rel_dir))
+    assert (renamed / f"{A}.ipynb").exists()
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / f"{A}.ipynb").write_text("{ not json")
+    assert any("not a readable notebook" in n for n in preflight(broken, rel_dir))
+    nbformat.read(broken / f"{A}.ipynb", as_version=4)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert any("no 00_orientation.ipynb" in n for n in preflight(empty, rel_dir))
+
+
+def test_flags_hostile_code_but_not_the_solution(release):
+    nb = copy.deepcopy(release)
+    assert flags(nb, release) == []
+    nb.cells[_index(nb, "softmax")].source = "import os\nos._exit(0)\ntorch.allclose = lambda *a: True\n"
+    (note,) = flags(nb, release)
+    assert "os._exit" in note and "patching torch" in note
+
+
+def test_scrubber_hides_hidden_failures_and_leaked_text():
+    nb = read_source(A)
+    lines = hidden_lines(nb)
+    secret = sorted(lines)[0]
+    test = nb.cells[_index(nb, "test_softmax")]
+    hidden_from = test.source.splitlines().index("### BEGIN HIDDEN TESTS") + 1
+    test.outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text=f"peek: {secret}\n"),
+        nbformat.v4.new_output("error", ename="AssertionError", evalue=f"softmax on (3, 7), dim=0 {secret}",
+                               traceback=[f"Cell In[12], line {hidden_from + 5}", secret]),
+    ]
+    other = nbformat.v4.new_code_cell("print(In)")
+    other.outputs = [nbformat.v4.new_output("stream", name="stdout", text=f"... {secret} ...")]
+    nb.cells.append(other)
+    nb, _ = ScrubFeedback().preprocess(nb, {})
+    test = nb.cells[_index(nb, "test_softmax")]
+    assert [o.output_type for o in test.outputs] == ["error"]
+    assert "A hidden test of `softmax` failed" in test.outputs[0].evalue
+    outputs = str([c.get("outputs", []) for c in nb.cells])
+    assert secret not in outputs and "(3, 7)" not in outputs
+    assert "removed from the feedback" in nb.cells[-1].outputs[0].text
