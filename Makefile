@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 LAB_ARGS ?=
 
-.PHONY: course test env lab demo release bench discrimination clean-grading
+.PHONY: course test env lab demo release bench bench-grading discrimination clean-grading test-e2e
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,11 +28,23 @@ test: env
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
+# The learner's and the instructor's paths end to end (tests/e2e): JupyterLab in headless Chromium, a Colab-like
+# venv, the instructor's terminal. Needs Debian's chromium (installed here when missing; root or sudo).
+# Screenshots land in .bench/e2e/.
+test-e2e: env
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; fi
+	$(BIN)/python -m pytest tests/e2e
+
 release: env
 	$(BIN)/python -m autograder release
 
 bench: env
 	$(BIN)/python -m benchmarks.run_notebooks
+
+bench-grading: env
+	$(BIN)/python -m benchmarks.grading
 
 discrimination: env
 	$(BIN)/python -m autograder discrimination

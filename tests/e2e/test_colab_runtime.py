@@ -1,0 +1,52 @@
+"""The learner's path on Colab, reproduced: a runtime with only what Colab ships that the course needs.
+
+A fresh virtual environment gets torch, numpy, matplotlib, scikit-learn and tqdm (plus ipykernel and nbclient, only
+to execute notebooks) — no nbgrader, no JupyterLab. The helper package arrives the way a learner gets it: the
+notebook's own setup cell pip-installs it, from a wheel built from this checkout (``ATTENTION_STEPS_PIP_SPEC`` stands
+in for the repository URL). Then every notebook, with its solutions filled in, runs top to bottom there.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from e2e_support import filled, image_outputs, output_problems
+
+#: Distributions the runtime must not hold: the course may not lean on the local environment's extras.
+NOT_ON_COLAB = {"nbgrader", "jupyterlab", "notebook", "jupyter-server", "jupytext", "playwright", "pytest"}
+
+
+def test_setup_cell_installs_the_helper_from_the_wheel(colab):
+    info = json.loads(colab.python_check(
+        "import json, attention_steps, matplotlib_fontja, sys;"
+        "print(json.dumps([attention_steps.__file__, matplotlib_fontja.__file__, sys.prefix]))"))
+    helper, font_package, prefix = (Path(p) for p in info)
+    assert helper.is_relative_to(colab.venv) and "site-packages" in helper.parts, (
+        f"attention_steps was imported from {helper}, not from the Colab-like venv's site-packages")
+    assert font_package.is_relative_to(colab.venv), "matplotlib-fontja (the Japanese font) did not come with the wheel"
+    assert prefix == colab.venv
+    installed = {d["name"].lower().replace("_", "-") for d in json.loads(colab.python_check(
+        "import json, importlib.metadata as m; print(json.dumps([{'name': d.metadata['Name']} "
+        "for d in m.distributions()]))"))}
+    assert "attention-steps" in installed
+    assert not installed & NOT_ON_COLAB, f"the Colab-like venv holds {sorted(installed & NOT_ON_COLAB)}"
+
+
+def test_notebook_runs_in_the_colab_like_runtime(assignment, colab):
+    result, executed = colab.execute(filled(assignment), assignment, check=True)
+    assert result["ok"], f"{assignment} failed in the Colab-like runtime:\n{result['error']}"
+    problems = output_problems(executed)
+    assert not problems, f"{assignment} in the Colab-like runtime:\n" + "\n".join(problems)
+    assert image_outputs(executed) > 0, f"{assignment} showed no plot in the Colab-like runtime"
+    check = result["check"]
+    assert check, f"{assignment}: the kernel did not report on itself after the notebook ran"
+    assert Path(check["executable"]).is_relative_to(colab.venv), f"the kernel ran {check['executable']}"
+    assert Path(check["helper"]).is_relative_to(colab.venv), f"attention_steps came from {check['helper']}"
+    present = [m for m, there in check["present"].items() if there]
+    assert not present, f"{assignment}'s kernel could import {present}, which Colab does not ship"
+    font = check["font"]
+    assert font["registered"] and not font["warnings"], f"Japanese text is not drawn with glyphs: {font}"
+    assert set(font["drawn_by"].values()) == {"ipaexg.ttf"}, (
+        f"Japanese characters are drawn by {font['drawn_by']}, not the bundled IPAexGothic")
+    print(f"{assignment}: {result['seconds']} s in the Colab-like runtime, {image_outputs(executed)} plots")
