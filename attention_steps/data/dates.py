@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 
-from .vocab import TranslationTask, Vocab, build_split
+from .vocab import TranslationTask, Vocab, translation_task
 
 MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
           "november", "december"]
@@ -75,8 +75,6 @@ def date_task(n_train: int = 20_000, n_valid: int = 1_000, n_test: int = 2_000, 
     With the defaults the 2,000 test strings are the course's fixed held-out set: never used for training or tuning.
     ``src`` is padded to 29 characters, ``tgt`` is ``BOS YYYY-MM-DD EOS`` (12 ids).
     """
-    pairs = date_pairs(n_test + n_valid + n_train, seed)
-    test, valid, train = pairs[:n_test], pairs[n_test : n_test + n_valid], pairs[n_test + n_valid :]
-    vocabs = (Vocab(SOURCE_CHARS), Vocab(TARGET_CHARS))
-    split = lambda p: build_split(p, vocabs, (list, list), src_len=SOURCE_LEN, tgt_len=TARGET_LEN)
-    return TranslationTask("dates", *vocabs, split(train), split(valid), split(test), list, list, "")
+    return translation_task("dates", date_pairs(n_test + n_valid + n_train, seed),
+                            (Vocab(SOURCE_CHARS), Vocab(TARGET_CHARS)), (list, list), "", n_train=n_train,
+                            n_valid=n_valid, n_test=n_test, src_len=SOURCE_LEN, tgt_len=TARGET_LEN)

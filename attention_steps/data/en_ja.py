@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import random
 
-from .vocab import TranslationTask, Vocab, build_split
+from .vocab import TranslationTask, Vocab, translation_task
 
 # subject: English, Japanese, takes the third-person "-s"
 SUBJECTS = [
@@ -103,12 +103,7 @@ def en_ja_pairs(seed: int = 0) -> list[tuple[str, str]]:
 def en_ja_task(n_train: int = 12_000, n_valid: int = 500, n_test: int = 1_000, seed: int = 0) -> TranslationTask:
     """The toy EN→JA task: word-level, disjoint splits; the test sentences are never seen in training."""
     pairs = en_ja_pairs(seed)
-    if n_train + n_valid + n_test > len(pairs):
-        raise ValueError(f"the grammar makes {len(pairs)} pairs; asked for {n_train + n_valid + n_test}")
-    test, valid = pairs[:n_test], pairs[n_test : n_test + n_valid]
-    train = pairs[n_test + n_valid : n_test + n_valid + n_train]
-    vocabs = _vocabularies()
     src_len = max(len(e.split()) for e, _ in pairs)
     tgt_len = max(len(j.split()) for _, j in pairs) + 2
-    split = lambda p: build_split(p, vocabs, (str.split, str.split), src_len=src_len, tgt_len=tgt_len)
-    return TranslationTask("en_ja", *vocabs, split(train), split(valid), split(test), str.split, str.split, " ")
+    return translation_task("en_ja", pairs, _vocabularies(), (str.split, str.split), " ", n_train=n_train,
+                            n_valid=n_valid, n_test=n_test, src_len=src_len, tgt_len=tgt_len)

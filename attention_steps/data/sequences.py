@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 
-from .vocab import TranslationTask, Vocab, build_split
+from .vocab import TranslationTask, Vocab, translation_task
 
 SYMBOLS = "abcdefghijklmnopqrstuvwxyz"
 
@@ -50,7 +50,6 @@ def sequence_task(
     """
     pairs = sequence_pairs(kind, n_test + n_valid + n_train, min_len=min_len, max_len=max_len,
                            n_symbols=n_symbols, seed=seed)
-    test, valid, train = pairs[:n_test], pairs[n_test : n_test + n_valid], pairs[n_test + n_valid :]
     vocab = Vocab(SYMBOLS[:n_symbols])
-    split = lambda p: build_split(p, (vocab, vocab), (list, list), src_len=max_len, tgt_len=max_len + 2)
-    return TranslationTask(kind, vocab, vocab, split(train), split(valid), split(test), list, list, "")
+    return translation_task(kind, pairs, (vocab, vocab), (list, list), "", n_train=n_train, n_valid=n_valid,
+                            n_test=n_test, src_len=max_len, tgt_len=max_len + 2)

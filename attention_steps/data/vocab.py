@@ -135,3 +135,24 @@ def build_split(
         src_text=[s for s, _ in pairs],
         tgt_text=[t for _, t in pairs],
     )
+
+
+def translation_task(
+    name: str,
+    pairs: Sequence[tuple[str, str]],
+    vocabs: tuple[Vocab, Vocab],
+    tokenize: tuple,
+    join: str,
+    *,
+    n_train: int,
+    n_valid: int,
+    n_test: int,
+    src_len: int,
+    tgt_len: int,
+) -> TranslationTask:
+    """Cut ``pairs`` (already in their fixed order) into test / validation / train, in that order, and encode them."""
+    if n_train + n_valid + n_test > len(pairs):
+        raise ValueError(f"{name}: {len(pairs)} pairs available, asked for {n_train + n_valid + n_test}")
+    cuts = [pairs[:n_test], pairs[n_test : n_test + n_valid], pairs[n_test + n_valid : n_test + n_valid + n_train]]
+    test, valid, train = (build_split(p, vocabs, tokenize, src_len=src_len, tgt_len=tgt_len) for p in cuts)
+    return TranslationTask(name, *vocabs, train, valid, test, *tokenize, join)
