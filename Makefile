@@ -6,13 +6,25 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 LAB_ARGS ?=
 
-.PHONY: course test env lab demo release bench bench-grading discrimination clean-grading test-e2e
+# setup/make_venv.sh builds the venv with uv (the version requirements-dev.txt pins, bootstrapped from PyPI into the
+# user's cache; pip where uv can't be had) from requirements.lock, one universal lock for Python 3.11 through 3.13 (`make lock` regenerates it).
+# torch's GPU libraries: resolved with torch, but installed only where the torch build asks for them. torch itself is
+# kept out of the lock: each platform installs its own build of the version requirements.txt pins.
+GPU_PACKAGES := torch triton cuda-bindings cuda-pathfinder cuda-toolkit nvidia-cublas nvidia-cuda-cupti \
+  nvidia-cuda-nvrtc nvidia-cuda-runtime nvidia-cudnn-cu13 nvidia-cufft nvidia-cufile nvidia-curand nvidia-cusolver \
+  nvidia-cusparse nvidia-cusparselt-cu13 nvidia-nccl-cu13 nvidia-nvjitlink nvidia-nvshmem-cu13 nvidia-nvtx
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-dev.txt -c constraints.txt
-	$(BIN)/python -m pip install --quiet --no-deps -e .
+.PHONY: course test test-quick env lab demo release bench bench-grading discrimination clean-grading test-e2e lock
+
+$(VENV)/.installed: requirements.lock requirements.txt requirements-dev.txt pyproject.toml setup/make_venv.sh
+	setup/make_venv.sh $(PYTHON) $(VENV)
 	touch $@
+
+# The universal lock: every package for Python 3.11-3.13 on Linux, macOS and Windows, with markers where versions
+# differ (soupsieve 4 needs Python >= 3.11.5). The existing lock's versions are kept where they still fit.
+lock: env
+	$(BIN)/uv pip compile --quiet --universal --python-version 3.11 requirements.txt requirements-dev.txt -o requirements.lock $(foreach p,$(GPU_PACKAGES),--no-emit-package $(p))
 
 env: $(VENV)/.installed
 
@@ -23,7 +35,7 @@ demo: env
 
 # JupyterLab refuses to run as root without --allow-root (containers, CI-like machines); nbgrader's extensions
 # read the course's configuration from autograder/nbgrader_config.py.
-ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+ROOT_FLAG := $(if $(SUDO),,--allow-root)
 
 lab: env
 	JUPYTER_CONFIG_PATH=$(CURDIR)/autograder $(BIN)/jupyter lab --notebook-dir=course $(ROOT_FLAG) $(LAB_ARGS)
@@ -32,13 +44,22 @@ test: env
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
+# The quick checks and one notebook (00, solution + catalog) on another interpreter, in its own venv. CI runs it on
+# Debian's own Python, an ordinary user's only interpreter on the course machines:
+#   make test-quick PYTHON=/usr/bin/python3.11 VENV=.venv-debian
+QUICK_TESTS := tests/test_environment.py tests/test_helpers.py tests/test_setup_cell.py \
+  "tests/test_notebooks.py::test_solution_runs_green_and_catalog_is_fully_discriminated[00_orientation]"
+test-quick: env
+	$(BIN)/python -c 'import platform, sys, torch; print("test-quick on Python", platform.python_version(), \
+	  sys.executable, "torch", torch.__version__)'
+	$(BIN)/python -m pytest -q $(QUICK_TESTS)
+
 # The learner's and the instructor's paths end to end (tests/e2e): JupyterLab in headless Chromium, a Colab-like
 # venv, the instructor's terminal. Needs Debian's chromium (installed here when missing; root or sudo).
 # Screenshots land in .bench/e2e/.
 test-e2e: env
 	@if [ ! -x /usr/bin/chromium ]; then \
-	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; fi
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; fi
 	$(BIN)/python -m pytest tests/e2e
 
 release: env

@@ -20,7 +20,9 @@ import numpy
 import torch
 from torch.autograd import profiler_legacy as _profiler_legacy
 from torch.overrides import TorchFunctionMode
-from torch.utils._python_dispatch import TorchDispatchMode
+
+from . import _torch_private as _private
+from ._torch_private import TorchDispatchMode
 
 # Captured at import, before any learner code runs in the notebook that imports this module (when grading, a
 # silent preamble imports it before the first cell). Everything the checks below need is taken from here, never
@@ -28,24 +30,24 @@ from torch.utils._python_dispatch import TorchDispatchMode
 # ufuncs, builtins, the torch guards that switch modes off.
 _float64 = torch.float64
 _Tensor = torch.Tensor
-_TB = torch._C.TensorBase
-_shape_of = _TB.__dict__["shape"].__get__
-_dtype_of = _TB.__dict__["dtype"].__get__
+_TB = _private.TensorBase
+_shape_of = _private.descriptor(_TB, "shape").__get__
+_dtype_of = _private.descriptor(_TB, "dtype").__get__
 _detach, _to, _as_numpy, _numel, _dim = _TB.detach, _TB.to, _TB.numpy, _TB.numel, _TB.dim
 _type, _tuple, _int, _float, _len, _str, _isinstance = type, tuple, int, float, len, str, isinstance
 _np_abs, _np_isnan, _np_isinf, _np_where = numpy.abs, numpy.isnan, numpy.isinf, numpy.where
 _np_argmax, _np_unravel, _np_count, _np_asarray = numpy.argmax, numpy.unravel_index, numpy.count_nonzero, \
     numpy.asarray
 _np_errstate = numpy.errstate
-_DisableTorchFunction = torch._C.DisableTorchFunction
-_DisableTorchDispatch = torch._C._DisableTorchDispatch
-_tf_stack_len = torch._C._len_torch_function_stack
-_td_stack_len = torch._C._len_torch_dispatch_stack
-_tf_stack_get = torch._C._get_function_stack_at
-_td_stack_get = torch._C._get_dispatch_stack_at
-_tf_enabled = torch._C._is_torch_function_enabled
-_key_excluded = torch._C._dispatch_tls_is_dispatch_key_excluded
-_PYTHON_KEY = torch._C.DispatchKey.Python
+_DisableTorchFunction = _private.DisableTorchFunction
+_DisableTorchDispatch = _private.DisableTorchDispatch
+_tf_stack_len = _private.len_function_stack
+_td_stack_len = _private.len_dispatch_stack
+_tf_stack_get = _private.get_function_stack_at
+_td_stack_get = _private.get_dispatch_stack_at
+_tf_enabled = _private.torch_function_enabled
+_key_excluded = _private.dispatch_key_excluded
+_PYTHON_KEY = _private.PYTHON_KEY
 _Profile = _profiler_legacy.profile
 
 
@@ -101,24 +103,28 @@ class _FunctionGuard(TorchFunctionMode):
         return func(*args, **(kwargs or {}))
 
 
-class _DispatchGuard(TorchDispatchMode):
-    def __init__(self, names: set[str], seen: list[str]):
-        super().__init__()
-        self.names, self.seen = names, seen
+if TorchDispatchMode is not None:
+    class _DispatchGuard(TorchDispatchMode):
+        def __init__(self, names: set[str], seen: list[str]):
+            super().__init__()
+            self.names, self.seen = names, seen
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        name = func.overloadpacket.__name__
-        if name in self.names:
-            self.seen.append(f"aten::{name}")
-            raise ForbiddenBuiltinError(f"torch's built-in `aten::{name}` was called")
-        return func(*args, **(kwargs or {}))
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            name = func.overloadpacket.__name__
+            if name in self.names:
+                self.seen.append(f"aten::{name}")
+                raise ForbiddenBuiltinError(f"torch's built-in `aten::{name}` was called")
+            return func(*args, **(kwargs or {}))
 
-
-# torch wraps every dispatch mode's __torch_dispatch__ so that its first call imports torch._dynamo (seconds, and
-# it rewraps some torch functions). These guards never run under torch.compile: mark them as already handled.
-_raw_dispatch = getattr(_DispatchGuard.__dict__["__torch_dispatch__"], "__wrapped__", None)
-if _raw_dispatch is not None:
-    setattr(_raw_dispatch, "__dynamo_disable", _raw_dispatch)
+    # torch wraps every dispatch mode's __torch_dispatch__ so that its first call imports torch._dynamo (seconds,
+    # and it rewraps some torch functions). These guards never run under torch.compile: mark them as handled.
+    _raw_dispatch = getattr(vars(_DispatchGuard)["__torch_dispatch__"], "__wrapped__", None)
+    if _raw_dispatch is not None:
+        setattr(_raw_dispatch, "__dynamo_disable", _raw_dispatch)
+else:  # a torch without the (private) dispatch-mode API: forbid() checks at the Python level only
+    class _DispatchGuard(contextlib.nullcontext):
+        def __init__(self, names: set[str], seen: list[str]):
+            super().__init__()
 
 
 @contextlib.contextmanager
@@ -316,8 +322,9 @@ _GUARDED_BUILTINS = ("isinstance", "issubclass", "type", "len", "range", "abs", 
                      "AssertionError", "ValueError", "TypeError", "RuntimeError", "Exception", "BaseException",
                      "NotImplementedError", "KeyError", "IndexError", "StopIteration")
 _sys_modules = sys.modules
-_GUARDED_CLASSES = (torch.Tensor, torch.nn.Module, torch.nn.Parameter, torch.nn.Linear, torch.Generator,
-                    TorchFunctionMode, TorchDispatchMode, _profiler_legacy.profile)
+_GUARDED_CLASSES = tuple(c for c in (torch.Tensor, torch.nn.Module, torch.nn.Parameter, torch.nn.Linear,
+                                     torch.Generator, TorchFunctionMode, TorchDispatchMode, _profiler_legacy.profile)
+                         if c is not None)
 
 
 class _Guard:
@@ -387,8 +394,8 @@ def _foreign_modes(*, repair: bool) -> list[str]:
     found = []
     ours = (_FunctionGuard, _DispatchGuard)
     for what, length, get, pop in (
-        ("torch function mode", _tf_stack_len, _tf_stack_get, torch._C._pop_torch_function_stack),
-        ("torch dispatch mode", _td_stack_len, _td_stack_get, torch._C._pop_torch_dispatch_stack),
+        ("torch function mode", _tf_stack_len, _tf_stack_get, _private.pop_function_stack),
+        ("torch dispatch mode", _td_stack_len, _td_stack_get, _private.pop_dispatch_stack),
     ):
         for i in range(length()):
             mode = get(i)
@@ -416,6 +423,9 @@ def _verify_integrity() -> None:
 
 def _install_grading_guard() -> None:
     """Snapshot what the tests rely on (called once, before the learner's first cell)."""
+    if not _private.GUARD_AVAILABLE:
+        raise RuntimeError(f"the grading guard needs torch internals this torch {torch.__version__} lacks: "
+                           + ", ".join(_private.MISSING))
     if _state["guard"] is None:
         # A first dispatch mode imports torch._dynamo, which rewraps some torch functions: do it before the snapshot.
         with forbid("softmax"):

@@ -45,18 +45,12 @@ def badge_source(assignment: str) -> str:
     return f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({url})"
 
 
-def setup_source() -> str:
-    return f'''# Setup — run this cell first.
-# On Colab it installs the course's helper package, pinned to the course release; locally it is already
-# installed (the README's set-up did it) and this cell does nothing.
-import importlib.util
-import os
-import subprocess
-import sys
+SETUP_TEMPLATE = Path(__file__).with_name("templates") / "setup_cell.py"
 
-if importlib.util.find_spec("attention_steps") is None:
-    spec = os.environ.get("ATTENTION_STEPS_PIP_SPEC", "{pip_spec()}")
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", spec], check=True)'''
+
+def setup_source() -> str:
+    """The setup cell: installs the helper package where it is missing, and says in one sentence why it couldn't."""
+    return SETUP_TEMPLATE.read_text().replace("{pip_spec}", pip_spec()).rstrip("\n")
 
 
 SETUP_METADATA = {"grade": False, "grade_id": SETUP_ID, "locked": True, "schema_version": 3, "solution": False,

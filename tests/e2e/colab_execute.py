@@ -50,9 +50,9 @@ def _font_check():
             "warnings": [str(m.message) for m in caught if "missing from" in str(m.message)]}
 
 
-import attention_steps as _a
+import attention_steps as _a, torch as _torch
 print("E2E-CHECK " + _j.dumps({
-    "executable": _s.executable, "prefix": _s.prefix, "helper": _a.__file__,
+    "executable": _s.executable, "torch": _torch.__version__, "prefix": _s.prefix, "helper": _a.__file__,
     "present": {m: _u.find_spec(m) is not None for m in
                 ["nbgrader", "jupyterlab", "notebook", "jupyter_server", "jupytext", "playwright", "pytest"]},
     "font": _font_check(),

@@ -16,7 +16,9 @@ bounds each wait in the browser for a notebook's run or its validation.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -201,15 +203,21 @@ def wheel(tmp_path_factory) -> Path:
 
 
 #: What Colab ships that the course needs — nothing else (ipykernel and nbclient only to execute the notebooks).
-COLAB_PACKAGES = ["torch==2.13.0", "numpy", "matplotlib", "scikit-learn", "tqdm", "ipykernel", "nbclient"]
+COLAB_PACKAGES = ["numpy", "matplotlib", "scikit-learn", "tqdm", "ipykernel", "nbclient"]
+#: The runtimes the learner's path is run in: the course's pinned torch, and the newest torch the registry serves
+#: (what Colab moves to next). ATTENTION_STEPS_NEWEST_TORCH= (empty) leaves the second one out.
+PINNED_TORCH = re.search(r"^torch==(\S+)", (ROOT / "requirements.txt").read_text(), re.MULTILINE)[1]
+NEWEST_TORCH = os.environ.get("ATTENTION_STEPS_NEWEST_TORCH", "2.14.1")
+RUNTIMES = {"pinned": PINNED_TORCH, **({"newest": NEWEST_TORCH} if NEWEST_TORCH else {})}
+#: The newest torch's venv (a CUDA build of about 6 GB) is kept between runs, outside the clone.
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "attention-steps"
 
 
 class Colab:
     """A Colab-like virtual environment and how to run a notebook in it (``colab_execute.py``)."""
 
-    def __init__(self, base: Path, wheel: Path):
-        self.base, self.wheel = base, wheel
-        self.venv = base / "venv"
+    def __init__(self, base: Path, wheel: Path, venv: Path, torch_version: str):
+        self.base, self.wheel, self.venv, self.torch_version = base, wheel, venv, torch_version
         self.python = self.venv / "bin" / "python"
         for d in ("jupyter-data", "jupyter-config", "jupyter-runtime", "ipython"):
             (base / d).mkdir(exist_ok=True)
@@ -251,14 +259,37 @@ class Colab:
         return json.loads(lines[-1].removeprefix("E2E-RESULT ")), nbformat.read(dst, as_version=4)
 
 
-@pytest.fixture(scope="session")
-def colab_venv(tmp_path_factory, wheel) -> Colab:
-    """A fresh venv holding only COLAB_PACKAGES (versions from constraints.txt), built once per session."""
-    colab = Colab(tmp_path_factory.mktemp("colab"), wheel)
-    subprocess.run([sys.executable, "-m", "venv", str(colab.venv)], check=True)
-    subprocess.run([str(colab.python), "-m", "pip", "install", "--quiet", "--no-compile",
-                    "-c", str(ROOT / "constraints.txt"), *COLAB_PACKAGES], check=True, env=colab.env())
+def _install_colab_packages(venv: Path, torch_version: str, env: dict[str, str]) -> None:
+    """venv + pip, as Colab does: torch at ``torch_version``, the rest at the lock's versions."""
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-compile",
+                    "-c", str(ROOT / "requirements.lock"), f"torch=={torch_version}", *COLAB_PACKAGES],
+                   check=True, env=env)
+
+
+@pytest.fixture(scope="session", params=list(RUNTIMES))
+def colab_venv(request, tmp_path_factory, wheel) -> Colab:
+    """A venv holding only torch and COLAB_PACKAGES, without the helper package: fresh for the pinned torch, kept in
+    the user's cache for the newest (built once; the helper package is removed before each session)."""
+    base = tmp_path_factory.mktemp(f"colab-{request.param}")
+    version = RUNTIMES[request.param]
+    if request.param == "pinned":
+        colab = Colab(base, wheel, base / "venv", version)
+        _install_colab_packages(colab.venv, version, colab.env())
+        return colab
+    lock = hashlib.sha256((ROOT / "requirements.lock").read_bytes()).hexdigest()[:8]
+    colab = Colab(base, wheel, CACHE / f"colab-torch-{version}-{lock}" / "venv", version)
+    done = colab.venv.parent / "complete"
+    if not done.exists():
+        shutil.rmtree(colab.venv.parent, ignore_errors=True)
+        colab.venv.parent.mkdir(parents=True)
+        _install_colab_packages(colab.venv, version, colab.env())
+        done.touch()
+    subprocess.run([str(colab.python), "-m", "pip", "uninstall", "--quiet", "--yes", "attention-steps",
+                    "matplotlib-fontja"], check=True, env=colab.env(), capture_output=True)
     return colab
+
+
 
 
 @pytest.fixture(scope="session")

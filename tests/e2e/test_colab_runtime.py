@@ -1,5 +1,8 @@
 """The learner's path on Colab, reproduced: a runtime with only what Colab ships that the course needs.
 
+Every test runs twice: with the course's pinned torch, and with the newest torch the registry serves (Colab's next
+torch; ``conftest.RUNTIMES``).
+
 A fresh virtual environment gets torch, numpy, matplotlib, scikit-learn and tqdm (plus ipykernel and nbclient, only
 to execute notebooks) — no nbgrader, no JupyterLab. The helper package arrives the way a learner gets it: the
 notebook's own setup cell pip-installs it, from a wheel built from this checkout (``ATTENTION_STEPS_PIP_SPEC`` stands
@@ -11,7 +14,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from e2e_support import filled, image_outputs, output_problems
+from e2e_support import filled, image_outputs, output_problems, read, source_path
 
 #: Distributions the runtime must not hold: the course may not lean on the local environment's extras.
 NOT_ON_COLAB = {"nbgrader", "jupyterlab", "notebook", "jupyter-server", "jupytext", "playwright", "pytest"}
@@ -43,10 +46,29 @@ def test_notebook_runs_in_the_colab_like_runtime(assignment, colab):
     assert check, f"{assignment}: the kernel did not report on itself after the notebook ran"
     assert Path(check["executable"]).is_relative_to(colab.venv), f"the kernel ran {check['executable']}"
     assert Path(check["helper"]).is_relative_to(colab.venv), f"attention_steps came from {check['helper']}"
+    assert check["torch"].split("+")[0] == colab.torch_version, f"the kernel ran torch {check['torch']}"
     present = [m for m, there in check["present"].items() if there]
     assert not present, f"{assignment}'s kernel could import {present}, which Colab does not ship"
     font = check["font"]
     assert font["registered"] and not font["warnings"], f"Japanese text is not drawn with glyphs: {font}"
     assert set(font["drawn_by"].values()) == {"ipaexg.ttf"}, (
         f"Japanese characters are drawn by {font['drawn_by']}, not the bundled IPAexGothic")
-    print(f"{assignment}: {result['seconds']} s in the Colab-like runtime, {image_outputs(executed)} plots")
+    print(f"{assignment}: {result['seconds']} s in the Colab-like runtime (torch {check['torch']}), "
+          f"{image_outputs(executed)} plots")
+
+
+def test_hidden_tests_score_full_marks_in_the_colab_like_runtime(assignment, colab):
+    """The solution notebook, hidden tests included, scored as nbgrader scores it: a test cell with an error or any
+    stderr output (a deprecation warning on a newer torch, say) gets 0."""
+    from nbgrader.utils import determine_grade
+
+    result, executed = colab.execute(read(source_path(assignment)), f"{assignment}-hidden")
+    assert result["ok"], f"{assignment} with hidden tests failed on torch {colab.torch_version}:\n{result['error']}"
+    lost = []
+    for cell in executed.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade"):
+            score, top = determine_grade(cell, log=None)
+            if score != top:
+                outputs = [o.get("text", "") or o.get("evalue", "") for o in cell.outputs]
+                lost.append(f"{cell.metadata['nbgrader']['grade_id']}: {score}/{top} {outputs}"[:600])
+    assert not lost, f"{assignment} on torch {colab.torch_version} loses points:\n" + "\n".join(lost)
