@@ -15,7 +15,7 @@ GPU_PACKAGES := torch triton cuda-bindings cuda-pathfinder cuda-toolkit nvidia-c
   nvidia-cusparse nvidia-cusparselt-cu13 nvidia-nccl-cu13 nvidia-nvjitlink nvidia-nvshmem-cu13 nvidia-nvtx
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: course test test-quick env lab demo release bench bench-grading discrimination clean-grading test-e2e lock
+.PHONY: course test test-quick env sandbox-tool lab demo release bench bench-grading discrimination clean-grading test-e2e lock
 
 $(VENV)/.installed: requirements.lock requirements.txt requirements-dev.txt pyproject.toml setup/make_venv.sh
 	setup/make_venv.sh $(PYTHON) $(VENV)
@@ -30,8 +30,15 @@ env: $(VENV)/.installed
 
 course: env demo lab
 
-demo: env
+demo: env sandbox-tool
 	$(BIN)/python -m autograder grade
+
+# Grading kernels run under bubblewrap: Debian's is installed when missing (elsewhere, e.g. macOS, grading refuses
+# untrusted work and the bundled demo class is graded as the instructor's own).
+sandbox-tool:
+	@command -v bwrap >/dev/null || ! command -v apt-get >/dev/null || { \
+	  echo "installing Debian's bubblewrap (the grading sandbox)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq bubblewrap; }
 
 # JupyterLab refuses to run as root without --allow-root (containers, CI-like machines); nbgrader's extensions
 # read the course's configuration from autograder/nbgrader_config.py.
@@ -40,7 +47,7 @@ ROOT_FLAG := $(if $(SUDO),,--allow-root)
 lab: env
 	JUPYTER_CONFIG_PATH=$(CURDIR)/autograder $(BIN)/jupyter lab --notebook-dir=course $(ROOT_FLAG) $(LAB_ARGS)
 
-test: env
+test: env sandbox-tool
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
@@ -49,7 +56,7 @@ test: env
 #   make test-quick PYTHON=/usr/bin/python3.11 VENV=.venv-debian
 QUICK_TESTS := tests/test_environment.py tests/test_helpers.py tests/test_setup_cell.py \
   "tests/test_notebooks.py::test_solution_runs_green_and_catalog_is_fully_discriminated[00_orientation]"
-test-quick: env
+test-quick: env sandbox-tool
 	$(BIN)/python -c 'import platform, sys, torch; print("test-quick on Python", platform.python_version(), \
 	  sys.executable, "torch", torch.__version__)'
 	$(BIN)/python -m pytest -q $(QUICK_TESTS)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import sys
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy
@@ -41,13 +40,6 @@ _np_argmax, _np_unravel, _np_count, _np_asarray = numpy.argmax, numpy.unravel_in
 _np_errstate = numpy.errstate
 _DisableTorchFunction = _private.DisableTorchFunction
 _DisableTorchDispatch = _private.DisableTorchDispatch
-_tf_stack_len = _private.len_function_stack
-_td_stack_len = _private.len_dispatch_stack
-_tf_stack_get = _private.get_function_stack_at
-_td_stack_get = _private.get_dispatch_stack_at
-_tf_enabled = _private.torch_function_enabled
-_key_excluded = _private.dispatch_key_excluded
-_PYTHON_KEY = _private.PYTHON_KEY
 _Profile = _profiler_legacy.profile
 
 
@@ -301,114 +293,11 @@ def random_tensor(*shape: int, seed: int = 0, dtype: torch.dtype = torch.float32
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Grading integrity guard. Not used in self-study: the autograder's kernel calls _install_grading_guard() in a
-# silent preamble before the first cell, _grading_restore() before each graded test cell and _grading_verdict()
-# after it. Between those, assert_close / assert_tensor / forbid check on every call that nothing the tests rely on
-# was patched while they ran (torch, numpy, math, builtins, these helpers) and that no foreign torch mode is
-# active; a failed check fails the test.
+# When grading, the autograder's kernel-side guard (autograder/kernel/grading_guard.py) installs itself here: the
+# helpers above then re-check on every call that nothing the tests rely on was patched while they ran, and forbid()
+# adds the profiler's net. In self-study ``guard`` stays None and none of it runs.
 
 _state: dict = {"profiling": 0, "guard": None}
-
-_GUARDED_MODULES = ("torch", "torch._C", "torch.nn", "torch.nn.functional", "torch.linalg", "torch.special",
-                    "torch.autograd", "torch.autograd.profiler_legacy", "torch.overrides", "torch.testing",
-                    "torch.utils._python_dispatch", "numpy", "numpy.random", "math", "builtins",
-                    "attention_steps", "attention_steps.testing")
-#: builtins the tests use (IPython itself swaps others, such as ``_``, ``exit`` and ``get_ipython``, all the time)
-_GUARDED_BUILTINS = ("isinstance", "issubclass", "type", "len", "range", "abs", "min", "max", "sum", "all", "any",
-                     "float", "int", "bool", "str", "repr", "tuple", "list", "dict", "set", "frozenset", "zip",
-                     "enumerate", "sorted", "reversed", "round", "map", "filter", "iter", "next", "getattr",
-                     "setattr", "hasattr", "callable", "print", "object", "super", "property", "slice", "id",
-                     "hash", "format", "__import__", "globals", "locals", "vars", "exec", "eval", "compile",
-                     "AssertionError", "ValueError", "TypeError", "RuntimeError", "Exception", "BaseException",
-                     "NotImplementedError", "KeyError", "IndexError", "StopIteration")
-_sys_modules = sys.modules
-_GUARDED_CLASSES = tuple(c for c in (torch.Tensor, torch.nn.Module, torch.nn.Parameter, torch.nn.Linear,
-                                     torch.Generator, TorchFunctionMode, TorchDispatchMode, _profiler_legacy.profile)
-                         if c is not None)
-
-
-class _Guard:
-    def __init__(self):
-        self.modules = {}
-        for name in _GUARDED_MODULES:
-            module = sys.modules.get(name)
-            if module is not None:
-                saved = dict(module.__dict__)
-                if name == "builtins":
-                    saved = {k: saved[k] for k in _GUARDED_BUILTINS if k in saved}
-                self.modules[name] = (module, saved)
-        self.classes = [(cls, dict(cls.__dict__)) for cls in _GUARDED_CLASSES]
-        self.trusted_names = {n: v for n, v in self.modules["attention_steps.testing"][1].items()
-                              if not n.startswith("_") and callable(v)}
-        package = self.modules.get("attention_steps")
-        if package is not None:
-            self.trusted_names.update({n: v for n, v in package[1].items() if not n.startswith("_") and callable(v)})
-        self.trusted_names.update(torch=torch, nn=torch.nn, F=torch.nn.functional, np=numpy, numpy=numpy, math=math)
-
-    def changes(self, *, repair: bool) -> list[str]:
-        found = []
-        for name, (module, saved) in self.modules.items():
-            if _sys_modules.get(name) is not module:
-                found.append(f"sys.modules[{name!r}] was replaced")
-                if repair:
-                    _sys_modules[name] = module
-            current = module.__dict__
-            for key, value in saved.items():
-                new = current.get(key, _MISSING)
-                if new is not value:
-                    if key == "__warningregistry__" or _torch_rewrap(new, value):
-                        saved[key] = new
-                        continue
-                    found.append(f"{name}.{key} was changed")
-                    if repair:
-                        setattr(module, key, value)
-        for cls, saved in self.classes:
-            current = dict(cls.__dict__)
-            for key, value in saved.items():
-                if current.get(key, _MISSING) is not value:
-                    found.append(f"{cls.__module__}.{cls.__name__}.{key} was changed")
-                    if repair:
-                        setattr(cls, key, value)
-            for key in current.keys() - saved.keys():
-                if key in ("__annotations__", "__weakref__"):
-                    continue
-                found.append(f"{cls.__module__}.{cls.__name__}.{key} was added")
-                if repair:
-                    delattr(cls, key)
-        found += _foreign_modes(repair=repair)
-        return found
-
-
-_MISSING = object()
-_TORCH_DIR = torch.__file__.rsplit("/", 1)[0]
-
-
-def _torch_rewrap(new, old) -> bool:
-    """torch itself rewraps some functions when torch._dynamo is imported (e.g. torch.manual_seed)."""
-    code = getattr(new, "__code__", None)
-    return (getattr(new, "__wrapped__", None) is old and code is not None
-            and code.co_filename.startswith(_TORCH_DIR))
-
-
-def _foreign_modes(*, repair: bool) -> list[str]:
-    found = []
-    ours = (_FunctionGuard, _DispatchGuard)
-    for what, length, get, pop in (
-        ("torch function mode", _tf_stack_len, _tf_stack_get, _private.pop_function_stack),
-        ("torch dispatch mode", _td_stack_len, _td_stack_get, _private.pop_dispatch_stack),
-    ):
-        for i in range(length()):
-            mode = get(i)
-            if _type(mode) not in ours:
-                found.append(f"a {what} ({_type(mode).__name__}) is active")
-        if repair and found and _state["profiling"] == 0:
-            while length():
-                pop()
-    if not _tf_enabled():
-        found.append("torch functions were switched off (DisableTorchFunction left on)")
-    if _key_excluded(_PYTHON_KEY):
-        found.append("the Python dispatch key was excluded")
-    return found
 
 
 def _verify_integrity() -> None:
@@ -419,39 +308,3 @@ def _verify_integrity() -> None:
     if found:
         raise AssertionError("grading integrity: the tests' tools were tampered with while they ran ("
                              + "; ".join(found[:3]) + ("…" if _len(found) > 3 else "") + ")")
-
-
-def _install_grading_guard() -> None:
-    """Snapshot what the tests rely on (called once, before the learner's first cell)."""
-    if not _private.GUARD_AVAILABLE:
-        raise RuntimeError(f"the grading guard needs torch internals this torch {torch.__version__} lacks: "
-                           + ", ".join(_private.MISSING))
-    if _state["guard"] is None:
-        # A first dispatch mode imports torch._dynamo, which rewraps some torch functions: do it before the snapshot.
-        with forbid("softmax"):
-            torch.ones(1) + 1
-        _state["guard"] = _Guard()
-
-
-def _grading_restore(namespace: dict, names: Iterable[str] = ()) -> list[str]:
-    """Undo patches made by earlier cells and rebind the helper names a test cell uses; return what was undone."""
-    guard = _state["guard"]
-    if guard is None:
-        return []
-    undone = guard.changes(repair=True)
-    for name in names:
-        trusted = guard.trusted_names.get(name)
-        if trusted is not None and namespace.get(name, _MISSING) is not trusted:
-            namespace[name] = trusted
-            undone.append(f"the name {name!r} was rebound")
-    _state["undone"] = undone
-    return undone
-
-
-def _grading_verdict() -> str:
-    """Empty when the tests' tools are as the preamble left them; otherwise what changed during the test."""
-    guard = _state["guard"]
-    if guard is None:
-        return "the grading guard is not installed"
-    found = guard.changes(repair=True)
-    return "; ".join(found[:5])

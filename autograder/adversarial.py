@@ -36,7 +36,6 @@ class Case:
     softmax: float
     one_hot_embed: float
     note: str = ""
-    root_only: bool = False  # needs the uid sandbox (process limits, permissions) to behave as expected
 
 
 STUDENTS: dict[str, Case] = {
@@ -49,7 +48,7 @@ STUDENTS: dict[str, Case] = {
                           "would not stop"),
     "slow_everywhere": Case("cells after softmax's tests sleep under the cell limit; the notebook limit stops them",
                             3, 0, "the notebook limit"),
-    "fork_bomb": Case("forks until the process limit stops it (children sleep)", 3, 2, "", root_only=True),
+    "fork_bomb": Case("forks until the process limit stops it (children sleep)", 3, 2, ""),
     "memory_hog": Case("allocates until the memory limit stops it, in the first answer cell", 0, 2, "out of memory"),
     "huge_print": Case("prints a 10 MB line", 3, 2, "output was cut"),
     "syntax_error": Case("a syntax error in the first answer cell", 0, 2, "syntax error"),
@@ -67,11 +66,12 @@ STUDENTS: dict[str, Case] = {
     "disable_modes": Case("calls torch.softmax with torch function/dispatch modes switched off", 0, 2, ""),
     "persistent_mode": Case("wrong softmax; leaves a torch function mode on that fakes comparisons", 0, 2, ""),
     "write_everywhere": Case("tries to write the gradebook, the sources, the helper package, another student's "
-                             "folder", 3, 2, "", root_only=True),
-    "kill_grader": Case("tries to kill the grading process", 3, 2, "", root_only=True),
+                             "folder, the Python installation and /", 3, 2, ""),
+    "kill_grader": Case("sends SIGKILL to every process it can see", 3, 2, ""),
     "read_hidden": Case("reads the hidden tests from disk and from IPython's history, and prints them", 3, 2,
-                        "frame inspection",
-                        root_only=True),
+                        "frame inspection"),
+    "read_private": Case("reads ../../solutions, ~/.ssh and every home's .ssh, another student's folder", 3, 2, ""),
+    "network": Case("opens a TCP connection to the grader's machine (127.0.0.1) and looks for a route out", 3, 2, ""),
 }
 
 # -- the hostile code -----------------------------------------------------------------------------------------------
@@ -166,9 +166,9 @@ except MemoryError:
 HUGE = 'print("x" * 10_000_000)\n'
 SYNTAX = "def softmax(x, dim=-1)\n    return x\n"
 WRITE = '''
-import os, pathlib, attention_steps
+import os, pathlib, sys, attention_steps
 _root = str(pathlib.Path(attention_steps.__file__).resolve().parents[1])
-_targets = [t.format(root=_root) for t in {targets!r}]
+_targets = [t.format(root=_root) for t in {targets!r}] + [sys.prefix]
 for _t in _targets:
     try:
         p = pathlib.Path(_t)
@@ -183,29 +183,59 @@ for _t in _targets:
 '''
 KILL = '''
 import os, signal
-for _pid in (os.getppid(), 1):
-    for _sig in (signal.SIGKILL, signal.SIGTERM):
-        try:
-            os.kill(_pid, _sig)
-            print("signalled", _pid)
-        except OSError as e:
-            print("denied", _pid, type(e).__name__)
-try:
-    os.killpg(os.getpgid(os.getppid()), signal.SIGKILL)
-except OSError as e:
-    print("denied killpg", type(e).__name__)
+_others = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) != os.getpid()]
+print("can see", len(_others), "other processes:", _others)
+for _pid in _others:
+    try:
+        os.kill(_pid, signal.SIGKILL)
+        print("sent SIGKILL to", _pid)
+    except OSError as e:
+        print("denied", _pid, type(e).__name__)
 '''
 READ = '''
 import pathlib, attention_steps
 _root = str(pathlib.Path(attention_steps.__file__).resolve().parents[1])
 for _p in [p.format(root=_root) for p in {paths!r}]:
     p = pathlib.Path(_p)
+    if not p.exists():
+        print("missing", _p)
+        continue
     try:
         files = [p] if p.is_file() else sorted(x for x in p.rglob("*") if x.is_file())[:50]
         for f in files:
             print(f, f.read_text(errors="replace"))
     except OSError as e:
         print("denied", _p, type(e).__name__)
+'''
+READ_PRIVATE = '''
+import glob, os, pathlib
+_places = ["../../solutions", os.path.expanduser("~/.ssh"), "/root/.ssh", *glob.glob("/home/*/.ssh"), {alice!r}]
+for _p in _places:
+    p = pathlib.Path(_p)
+    if not p.exists():
+        print("missing", _p)
+        continue
+    try:
+        for f in [p] if p.is_file() else sorted(x for x in p.rglob("*") if x.is_file())[:20]:
+            print("READ", f, f.read_text(errors="replace")[:200])
+    except OSError as e:
+        print("denied", _p, type(e).__name__)
+'''
+NETWORK = '''
+import socket
+try:
+    socket.create_connection(("127.0.0.1", {port}), timeout=5).close()
+    print("CONNECTED to 127.0.0.1")
+except OSError as e:
+    print("no connection to 127.0.0.1:", type(e).__name__, e)
+# a route to a public address, looked up without sending anything (UDP connect): TEST-NET-1, RFC 5737
+try:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect(("192.0.2.1", 9))
+        print("ROUTE to a public address from", s.getsockname()[0])
+except OSError as e:
+    print("no route out:", type(e).__name__, e)
+print("interfaces:", [name for _, name in socket.if_nameindex()])
 '''
 READ_HISTORY = '''
 import linecache
@@ -230,7 +260,7 @@ def _insert_after(nb, grade_id: str, source: str) -> None:
     nb.cells.insert(_index(nb, grade_id) + 1, _cell(source))
 
 
-def _submissions(grading_dir: Path) -> dict[str, nbformat.NotebookNode | str]:
+def _submissions(grading_dir: Path, port: int) -> dict[str, nbformat.NotebookNode | str]:
     """student -> notebook (or raw text for a broken file)."""
     sol = {i.name: as_typed(i.answer.source) for i in items(read_source(ASSIGNMENT))}
     wrong = load_catalog(ASSIGNMENT)["softmax"]["wrong"][WRONG_SOFTMAX]
@@ -310,7 +340,7 @@ def _submissions(grading_dir: Path) -> dict[str, nbformat.NotebookNode | str]:
 
     targets = [here(grading_dir / "gradebook.db"), here(grading_dir / "submitted" / "alice"),
                here(grading_dir / "autograded" / "alice"), here(ROOT / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.py"),
-               here(ROOT / "attention_steps" / "testing.py"), here(ROOT / "course" / ASSIGNMENT)]
+               here(ROOT / "attention_steps" / "testing.py"), here(ROOT / "course" / ASSIGNMENT), "/"]
     nb = good()
     _insert_after(nb, "test_softmax", WRITE.format(targets=targets))
     out["write_everywhere"] = nb
@@ -323,17 +353,25 @@ def _submissions(grading_dir: Path) -> dict[str, nbformat.NotebookNode | str]:
     _insert_after(nb, "test_softmax", READ.format(paths=paths))
     nb.cells.append(_cell(READ_HISTORY))
     out["read_hidden"] = nb
+    nb = good()
+    _insert_after(nb, "test_softmax", READ_PRIVATE.format(alice=str(grading_dir / "submitted" / "alice")))
+    out["read_private"] = nb
+    nb = good()
+    _insert_after(nb, "test_softmax", NETWORK.format(port=port))
+    out["network"] = nb
     return out
 
 
-def build_adversarial_class(out_dir: Path = ADVERSARIAL_CLASS, grading_dir: Path | None = None) -> Path:
-    """Write the class (``<student>/00_orientation/…``) to ``out_dir``; hostile paths aim at ``grading_dir``."""
+def build_adversarial_class(out_dir: Path = ADVERSARIAL_CLASS, grading_dir: Path | None = None,
+                            port: int = 9) -> Path:
+    """Write the class (``<student>/00_orientation/…``) to ``out_dir``; hostile paths aim at ``grading_dir``, the
+    network case at 127.0.0.1:``port`` (the tests listen there)."""
     from .paths import GRADING
 
     out_dir = Path(out_dir)
     if out_dir.exists():
         shutil.rmtree(out_dir)
-    for student, nb in _submissions(Path(grading_dir or GRADING)).items():
+    for student, nb in _submissions(Path(grading_dir or GRADING), port).items():
         folder = out_dir / student / ASSIGNMENT
         folder.mkdir(parents=True)
         name = f"{ASSIGNMENT} (1).ipynb" if student == "renamed" else f"{ASSIGNMENT}.ipynb"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from traitlets.config import Config
@@ -39,15 +40,28 @@ def _env_int(name: str, default: int) -> int:
         return default
 
 
+@dataclass
+class Limits:
+    """What one grading kernel may use (the sandbox sets the resource limits inside it, the grader the rest)."""
+
+    cell_seconds: int = 60          # one cell, wall clock (the kernel is interrupted, then killed)
+    notebook_seconds: int = 300     # the whole notebook, wall clock
+    cpu_seconds: int = 300          # the kernel process, CPU time (RLIMIT_CPU)
+    memory_bytes: int = 4 << 30     # address space of the kernel (RLIMIT_AS; a kernel with torch maps ~1 GB)
+    processes: int = 256            # processes + threads in the sandbox (RLIMIT_NPROC, counted per sandbox)
+    file_bytes: int = 64 << 20      # largest file the kernel may write (RLIMIT_FSIZE)
+    open_files: int = 1024
+    cell_output_bytes: int = 100_000      # text a cell may print before it is cut
+    notebook_output_bytes: int = 2_000_000
+
+
 def course_config(*, release_dir: Path | None = None, grading_dir: Path = GRADING, cell_timeout: int | None = None,
                   notebook_timeout: int | None = None) -> Config:
     """nbgrader settings: ``solutions/`` is the source, ``course/`` the release, grading state under ``.grading/``.
 
-    The grading limits default to :class:`autograder.sandbox.Limits`; ``AG_CELL_TIMEOUT``, ``AG_NOTEBOOK_TIMEOUT``
+    The grading limits default to :class:`Limits`; ``AG_CELL_TIMEOUT``, ``AG_NOTEBOOK_TIMEOUT``
     (seconds) and ``AG_KERNEL_MEMORY_MB`` override them (the tests use short ones).
     """
-    from .sandbox import Limits
-
     grading_dir = Path(grading_dir)
     limits = Limits()
     cell_timeout = cell_timeout or _env_int("AG_CELL_TIMEOUT", limits.cell_seconds)

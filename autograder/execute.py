@@ -9,10 +9,10 @@ break grading:
   saying why it did not run, so its tests score 0 and the rest of the notebook keeps the points it earned;
 - a cell's printed output is cut at ``cell_output_bytes`` (nbgrader's LimitOutput only counts lines, and a
   single 10 MB line would land in the feedback);
-- before the first cell, a silent grading preamble captures trusted references (``attention_steps.testing``'s
-  integrity guard); before each graded test cell the guard restores what the learner may have patched (torch,
-  numpy, the test helpers and their names in the notebook), after it a silent check fails the cell if the tests'
-  machinery was tampered with while they ran;
+- before the first cell, a silent grading preamble captures trusted references (the integrity guard,
+  ``autograder/kernel/grading_guard.py``); before each graded test cell the guard restores what the learner may
+  have patched (torch, numpy, the test helpers and their names in the notebook), after it a silent check fails the
+  cell if the tests' machinery was tampered with while they ran;
 - what happened (one line each) is written beside the gradebook for the report and the student's feedback.
 """
 
@@ -22,22 +22,24 @@ import inspect
 import json
 import os
 import re
-import shutil
 import time
+from pathlib import Path
 
 from jupyter_core.utils import run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
-from traitlets import Integer
+from traitlets import Bool, Integer
 
 from . import sandbox
+from .config import Limits
 from .notes import write_notes
 
-PREAMBLE = "import attention_steps.testing as __ag_t; __ag_t._install_grading_guard()\ndel __ag_t"
-PROLOGUE = ("__import__('attention_steps.testing', fromlist=['_']).__dict__['_grading_restore']"
-            "(globals(), {names!r})")
-VERDICT = "__import__('attention_steps.testing', fromlist=['_']).__dict__['_grading_verdict']()"
+#: The kernel-side guard (autograder/kernel/grading_guard.py, on the kernel's path): called by these names only.
+GUARD_FOLDER = Path(__file__).with_name("kernel")
+PREAMBLE = "import grading_guard as __ag_g; __ag_g.install()\ndel __ag_g"
+PROLOGUE = "__import__('grading_guard').restore(globals(), {names!r})"
+VERDICT = "__import__('grading_guard').verdict()"
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -71,24 +73,32 @@ class SandboxExecute(Execute):
         config=True)
     cell_output_bytes = Integer(100_000).tag(config=True)
     notebook_output_bytes = Integer(2_000_000).tag(config=True)
-    memory_bytes = Integer(sandbox.Limits.memory_bytes).tag(config=True)
-    cpu_seconds = Integer(sandbox.Limits.cpu_seconds).tag(config=True)
-    processes = Integer(sandbox.Limits.processes).tag(config=True)
-    file_bytes = Integer(sandbox.Limits.file_bytes).tag(config=True)
+    memory_bytes = Integer(Limits.memory_bytes).tag(config=True)
+    cpu_seconds = Integer(Limits.cpu_seconds).tag(config=True)
+    processes = Integer(Limits.processes).tag(config=True)
+    file_bytes = Integer(Limits.file_bytes).tag(config=True)
 
-    # -- kernel start: the sandbox kernelspec, a fresh uid, the limits -------------------------------------------
+    trusted = Bool(False, help="run kernels without the sandbox (only for notebooks you wrote yourself)").tag(
+        config=True)
+
+    # -- kernel start: the sandbox kernelspec, the ipc transport, a private folder, the limits --------------------
     def create_kernel_manager(self):
-        sandbox.use_kernelspec()
-        self.kernel_name = sandbox.KERNEL_NAME
+        if not self.trusted:
+            sandbox.use_kernelspec()
+            self.kernel_name = sandbox.KERNEL_NAME
         return super().create_kernel_manager()
 
     async def async_start_new_kernel(self, **kwargs):
-        self._uid = sandbox.new_uid()
-        self._workdir = sandbox.workdir_for(self._uid)
-        limits = sandbox.Limits(memory_bytes=self.memory_bytes, cpu_seconds=self.cpu_seconds,
-                                processes=self.processes, file_bytes=self.file_bytes)
-        env = dict(os.environ)
-        env.update(sandbox.kernel_env(limits, self._uid, self._workdir))
+        env = {k: v for k, v in os.environ.items() if k != "JPY_PARENT_PID"}  # ipykernel would watch a pid it can't see
+        env["PYTHONPATH"] = str(GUARD_FOLDER)  # in the sandbox: where the launcher binds it
+        if not self.trusted:
+            self._box = sandbox.Box.new()
+            limits = Limits(memory_bytes=self.memory_bytes, cpu_seconds=self.cpu_seconds,
+                                    processes=self.processes, file_bytes=self.file_bytes)
+            env.update(self._box.kernel_env(limits))
+            # no network in the sandbox: the kernel's sockets are files in a folder bound into it
+            self.km.transport, self.km.cache_ports = "ipc", False
+            self.km.ip = str(self._box.base / "sockets" / "k")
         kwargs["env"] = env
         return await super().async_start_new_kernel(**kwargs)
 
@@ -143,7 +153,8 @@ class SandboxExecute(Execute):
         return f"cell {index + 1}" + (f" ({gid})" if gid else "")
 
     def _kill(self) -> None:
-        sandbox.kill_uid(self._uid)
+        if self._box is not None:
+            self._box.destroy()
         try:
             _wait(self.km.shutdown_kernel(now=True))
         except Exception:  # noqa: BLE001 - it may be gone already
@@ -163,7 +174,7 @@ class SandboxExecute(Execute):
         self._cell_bytes: dict[int, int] = {}
         self._total_bytes = 0
         self._cut: set[int] = set()
-        self._uid, self._workdir = -1, None
+        self._box = None
         cell_timeout = self.timeout or 60
         start = time.monotonic()
         stopped = None  # why the remaining cells do not run
@@ -233,14 +244,14 @@ class SandboxExecute(Execute):
         except DeadKernelError:
             self._note("the kernel died during shutdown")
         finally:
-            if self._uid > 0:
-                sandbox.kill_uid(self._uid)
-            if self._workdir is not None:
-                shutil.rmtree(self._workdir, ignore_errors=True)
+            pid = self._box.sandbox_pid() if self._box is not None else 0
+            if self._box is not None:
+                self._box.destroy()
             info = (resources or {}).get("nbgrader", {})
             if info.get("student") and info.get("assignment"):
                 write_notes(info["assignment"], info["student"], "execution", self._notes)
-                write_notes(info["assignment"], info["student"], "kernel", [str(self._uid)])
+                uid = self._box.uid if self._box is not None else -1
+                write_notes(info["assignment"], info["student"], "kernel", [str(uid), str(pid)])
         self.set_widgets_metadata()
         return self.nb, self.resources
 

@@ -143,12 +143,15 @@ def _zip_collect(source: Path, assignment: str | None) -> dict[str, list[str]]:
     return {assignment: students}
 
 
-def autograde(assignment: str, students: list[str]) -> list[Row]:
-    """Preflight, then nbgrader's autograde in the sandbox, one student after the other; a row for each."""
+def autograde(assignment: str, students: list[str], *, trusted: bool = False) -> list[Row]:
+    """Preflight, then nbgrader's autograde in the sandbox, one student after the other; a row for each.
+
+    ``trusted`` runs the kernels without the sandbox: only for notebooks the instructor wrote."""
+    if not trusted:
+        sandbox.require()
     _ensure_in_gradebook(assignment)
-    sandbox.warn_if_weak()
-    sandbox.protect_private_folders()
     grader = api(release_dir=GRADING / "release")
+    grader.config.SandboxExecute.trusted = trusted
     rows = []
     for student in students:
         start = time.perf_counter()
@@ -198,12 +201,18 @@ def read_row(assignment: str, student: str) -> Row:
     return row
 
 
-def grade(source: Path | None = None, assignment: str | None = None) -> list[Row]:
-    """Collect and autograde a class; the bundled demo class when ``source`` is None."""
+def grade(source: Path | None = None, assignment: str | None = None, *, trusted: bool = False) -> list[Row]:
+    """Collect and autograde a class; the bundled demo class when ``source`` is None.
+
+    The demo class is the course's own: where the sandbox can't run (macOS, no bwrap) it is graded as trusted."""
+    if source is None and not trusted and sandbox.unavailable_reason():
+        print(f"note: {sandbox.unavailable_reason()}; grading the bundled demo class without the sandbox",
+              file=sys.stderr)
+        trusted = True
     found = collect_submissions(source or DEMO_CLASS, assignment)
     rows = []
     for a, students in sorted(found.items()):
-        rows.extend(autograde(a, students))
+        rows.extend(autograde(a, students, trusted=trusted))
     return rows
 
 

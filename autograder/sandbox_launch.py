@@ -1,209 +1,88 @@
-"""Kernel launcher for grading: start an IPython kernel with resource limits and, as root, as a throw-away user.
+"""Kernel launcher for grading: an IPython kernel in a bubblewrap sandbox (autograder/README.md, "The sandbox").
 
-Run by jupyter_client from the ``attention-steps-sandbox`` kernelspec (see ``autograder/sandbox.py``) as a plain
-script (``python sandbox_launch.py CONNECTION_FILE``), so it imports nothing from the project. It:
+Run by jupyter_client as a plain script (it imports nothing from the project), settings in ``AG_SANDBOX_*``. Outside:
+copy the data files (never an ``.ipynb``), run ``bwrap`` as a child (the sandbox dies with this process), write the
+sandbox's PID 1 for the grader. Inside (``--inside``): resource limits, as root the kernel's own uid, the kernel."""
 
-1. reads its settings from ``AG_SANDBOX_*`` variables (set by the grader for this kernel only);
-2. makes a private working folder, copies the data files of the grading folder into it (never ``*.ipynb``:
-   the autograded copy of the notebook holds the hidden tests) and a copy of the connection file;
-3. as root: gives the folder to the throw-away uid/gid chosen by the grader, drops every group, switches to that
-   uid (no passwd entry needed), sets no-new-privileges; the kernel can then not write the gradebook, the source
-   notebooks or other students' folders, cannot read folders the grader made private, and cannot signal the
-   grading process (a non-root process may only signal its own uid);
-4. applies resource limits (address space, CPU seconds, processes, file size, open files, no core dumps) and a
-   parent-death signal, cleans the environment, and ``exec``s ``python -m ipykernel_launcher`` in that folder.
-"""
-
-from __future__ import annotations
-
-import ctypes
+import json
 import os
 import resource
 import shutil
-import signal
+import subprocess
 import sys
 
-KEEP_ENV = ("PATH", "JPY_PARENT_PID", "JPY_INTERRUPT_EVENT", "LANG",
-            "LC_ALL", "NBGRADER_EXECUTION", "ATTENTION_STEPS_FAST", "MPLBACKEND", "PYTHONHASHSEED",
-            "OMP_NUM_THREADS", "MKL_NUM_THREADS", "TZ", "VIRTUAL_ENV", "ATTENTION_STEPS_PIP_SPEC")
+KEEP_ENV = ("PATH", "LANG", "LC_ALL", "NBGRADER_EXECUTION", "ATTENTION_STEPS_FAST", "MPLBACKEND", "PYTHONHASHSEED",
+            "OMP_NUM_THREADS", "TZ", "VIRTUAL_ENV", "AG_SANDBOX_UID")
+WORK, LAUNCHER, GUARD = "/sandbox", "/opt/attention-steps/launch.py", "/opt/attention-steps/guard"
+SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc/ld.so.cache", "/etc/alternatives", "/etc/fonts",
+          "/etc/localtime")
+LIMITS = {"AG_SANDBOX_MEMORY": resource.RLIMIT_AS, "AG_SANDBOX_CPU": resource.RLIMIT_CPU,
+          "AG_SANDBOX_FSIZE": resource.RLIMIT_FSIZE, "AG_SANDBOX_NOFILE": resource.RLIMIT_NOFILE,
+          "AG_SANDBOX_NPROC": resource.RLIMIT_NPROC}
 
 
-def _int(name: str, default: int) -> int:
-    try:
-        return int(os.environ.get(name, default))
-    except ValueError:
-        return default
+def bwrap_argv(base: str, env: dict[str, str], *, root: bool, info_fd: int) -> list[str]:
+    """Own PID, IPC, UTS, network (and, not as root, user) namespaces; the system, the Python installation, the
+    helper package and the grading guard read-only; a private working folder, /tmp, and the ipc socket folder."""
+    argv = ["bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
+            "--die-with-parent", "--new-session", "--info-fd", str(info_fd), "--clearenv", "--proc", "/proc",
+            "--dev", "/dev", "--tmpfs", "/tmp"]
+    # as root: no user namespace (the limits would not count), and two capabilities to switch to the kernel's uid
+    argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"] if root else [
+        "--unshare-user", "--uid", "1000", "--gid", "1000"]
+    read, sockets = [*SYSTEM, *filter(None, env["AG_SANDBOX_READ"].split(os.pathsep))], f"{base}/sockets"
+    above = set()  # folders on the way to a bound path, open to the kernel (bwrap would make them 0700 as root)
+    for path in (*read, sockets, LAUNCHER, GUARD):
+        while (path := os.path.dirname(path)) not in ("/", "/tmp"):
+            above.add(path)
+    for folder in sorted(a for a in above if not any(a == r or a.startswith(r + "/") for r in read)):
+        argv += ["--perms", "0755", "--dir", folder]
+    for path in read:
+        argv += ["--ro-bind-try", path, path]
+    argv += ["--ro-bind", os.path.abspath(__file__), LAUNCHER, "--ro-bind", env["PYTHONPATH"], GUARD,
+             "--bind", f"{base}/work", WORK, "--bind", sockets, sockets, "--remount-ro", "/", "--chdir", WORK]
+    inner = {k: env[k] for k in (*KEEP_ENV, *LIMITS) if k in env}
+    inner.update(HOME=f"{WORK}/.home", MPLCONFIGDIR=f"{WORK}/.home", PYTHONPATH=GUARD, TMPDIR="/tmp",
+                 USER="sandbox", JUPYTER_RUNTIME_DIR="/tmp", IPYTHONDIR="/tmp/ipython", PYTHONDONTWRITEBYTECODE="1")
+    for key, value in inner.items():
+        argv += ["--setenv", key, value]
+    return [*argv, "--", sys.executable, LAUNCHER, "--inside", f"{sockets}/connection.json"]
 
 
-def _limit(which: int, value: int) -> None:
-    if value <= 0:
-        return
-    try:
-        soft, hard = resource.getrlimit(which)
-        if hard != resource.RLIM_INFINITY:
-            value = min(value, hard)
-        resource.setrlimit(which, (value, value))
-    except (ValueError, OSError):
-        pass
+def outside(connection_file: str) -> int:
+    base = os.environ["AG_SANDBOX_BASE"]
+    shutil.copytree(os.getcwd(), f"{base}/work", dirs_exist_ok=True, ignore=lambda d, names: [  # no links either
+        n for n in names if n.endswith(".ipynb") or n.startswith(".") or os.path.islink(os.path.join(d, n))])
+    os.makedirs(f"{base}/work/.home", exist_ok=True)
+    fonts = os.path.join(os.environ.get("HOME", "/nonexistent"), ".cache", "matplotlib")
+    for name in os.listdir(fonts) if os.path.isdir(fonts) else []:  # matplotlib's font list: seconds to rebuild
+        if name.startswith("fontlist"):
+            shutil.copy(os.path.join(fonts, name), f"{base}/work/.home")
+    shutil.copy(connection_file, f"{base}/sockets/connection.json")
+    root = os.geteuid() == 0
+    uid = int(os.environ["AG_SANDBOX_UID"])
+    for folder, dirs, files in [*os.walk(f"{base}/work"), *os.walk(f"{base}/sockets")] if root else []:
+        for name in [folder, *(os.path.join(folder, n) for n in dirs + files)]:  # the kernel's uid owns these alone
+            os.chown(name, uid, uid, follow_symlinks=False)
+    read_end, write_end = os.pipe()
+    proc = subprocess.Popen(bwrap_argv(base, dict(os.environ), root=root, info_fd=write_end), pass_fds=(write_end,))
+    os.close(write_end)
+    with os.fdopen(read_end) as info, open(f"{base}/pid", "w") as pid:
+        pid.write(str(json.loads(info.read() or "{}").get("child-pid", 0)))
+    return proc.wait()
 
 
-def _copy_data_files(src: str, dst: str) -> None:
-    for entry in os.scandir(src):
-        if entry.name.endswith(".ipynb") or entry.name.startswith("."):
-            continue
-        target = os.path.join(dst, entry.name)
-        if entry.is_dir(follow_symlinks=False):
-            shutil.copytree(entry.path, target, symlinks=False,
-                            ignore=shutil.ignore_patterns("*.ipynb", ".*"))
-        elif entry.is_file(follow_symlinks=False):
-            shutil.copy(entry.path, target)
-
-
-def _chown_tree(path: str, uid: int, gid: int) -> None:
-    os.chown(path, uid, gid)
-    for root, dirs, files in os.walk(path):
-        for name in dirs + files:
-            os.chown(os.path.join(root, name), uid, gid, follow_symlinks=False)
-
-
-MS_BIND, MS_REC, MS_PRIVATE, MS_RDONLY, MS_NOSUID, MS_NODEV = 4096, 16384, 1 << 18, 1, 2, 4
-CLONE_NEWNS, MNT_DETACH = 0x00020000, 2
-
-
-def _mount(libc, source, target, fstype, flags, data=None) -> None:
-    enc = (lambda x: x.encode() if x is not None else None)
-    if libc.mount(enc(source), enc(target), enc(fstype), flags, enc(data)) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"mount {target}: {os.strerror(err)}")
-
-
-def _others_can_enter(path: str) -> bool:
-    """Whether every folder on the way to ``path`` lets "others" through (the sandbox uid is in no group)."""
-    parts = os.path.realpath(path).split(os.sep)
-    for i in range(1, len(parts)):
-        d = os.sep + os.path.join(*parts[1:i]) if i > 1 else os.sep
-        try:
-            if not os.stat(d).st_mode & 0o001:
-                return False
-        except OSError:
-            return False
-    return True
-
-
-def _first_closed(path: str) -> str | None:
-    parts = os.path.realpath(path).split(os.sep)
-    for i in range(1, len(parts)):
-        d = os.sep + os.path.join(*parts[1:i]) if i > 1 else os.sep
-        if not os.stat(d).st_mode & 0o001:
-            return d
-    return None
-
-
-def _private_mounts(libc, workdir: str) -> list[str]:
-    """In a new mount namespace: hide the private folders, and open the way to the Python installation.
-
-    Returns what was done; raises OSError when mount namespaces are not available (no CAP_SYS_ADMIN).
-    """
-    if libc.unshare(CLONE_NEWNS) != 0:
-        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS) failed")
-    _mount(libc, None, "/", None, MS_REC | MS_PRIVATE)
-    done = []
-    for path in filter(None, os.environ.get("AG_SANDBOX_HIDE", "").split(os.pathsep)):
-        if os.path.isdir(path):
-            _mount(libc, "tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "mode=0000,size=4k")
-            done.append(f"hid {path}")
-    # The interpreter may live in a folder others cannot enter (e.g. pyenv under /root): put an empty tmpfs over
-    # that folder and bind just the installation back into it.
-    for needed in (sys.base_prefix, sys.prefix):
-        closed = _first_closed(needed)
-        if closed is None:
-            continue
-        stage = workdir + ".stage"
-        os.makedirs(stage, mode=0o700, exist_ok=True)
-        real = os.path.realpath(needed)
-        _mount(libc, real, stage, None, MS_BIND | MS_REC)
-        _mount(libc, "tmpfs", closed, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=64k")
-        os.makedirs(real, mode=0o755, exist_ok=True)
-        _mount(libc, stage, real, None, MS_BIND | MS_REC)
-        libc.umount2(stage.encode(), MNT_DETACH)
-        os.rmdir(stage)
-        done.append(f"exposed {real} under an empty {closed}")
-    return done
-
-
-def _copy_font_cache(home: str) -> None:
-    """matplotlib builds a font list on first import (seconds): give the kernel the grader's."""
-    src = os.path.join(os.environ.get("HOME", "/nonexistent"), ".cache", "matplotlib")
-    try:
-        for name in os.listdir(src):
-            if name.startswith("fontlist") and name.endswith(".json"):
-                shutil.copy(os.path.join(src, name), os.path.join(home, name))
-    except OSError:
-        pass
-
-
-def main(argv: list[str]) -> None:
-    connection_file = argv[1]
-    workdir = os.environ.get("AG_SANDBOX_WORKDIR") or f"/tmp/ag-sandbox-{os.getpid()}"
-    uid = _int("AG_SANDBOX_UID", -1)
-    os.makedirs(workdir, mode=0o700, exist_ok=True)
-    os.chmod(workdir, 0o700)
-    _copy_data_files(os.getcwd(), workdir)
-    conn = os.path.join(workdir, ".kernel-connection.json")
-    shutil.copy(connection_file, conn)
-    for sub in ("home", "tmp"):
-        os.makedirs(os.path.join(workdir, sub), exist_ok=True)
-    env = {k: os.environ[k] for k in KEEP_ENV if k in os.environ}
-    env.update(HOME=os.path.join(workdir, "home"), TMPDIR=os.path.join(workdir, "tmp"), USER="sandbox",
-               MPLCONFIGDIR=os.path.join(workdir, "home"), PYTHONDONTWRITEBYTECODE="1",
-               JUPYTER_RUNTIME_DIR=os.path.join(workdir, "tmp"), IPYTHONDIR=os.path.join(workdir, "home", ".ipython"))
-    _copy_font_cache(env["HOME"])
-    libc = ctypes.CDLL(None, use_errno=True)
-    prctl = getattr(libc, "prctl", None)  # Linux only
-    isolation = "limits"
-    if os.geteuid() == 0 and uid > 0:
-        try:
-            _private_mounts(libc, workdir)
-            isolation = "uid+mounts"
-        except OSError:
-            isolation = "uid"
-        if not (_others_can_enter(sys.executable) and _others_can_enter(sys.base_prefix)):
-            uid, isolation = -1, "limits (the Python installation is closed to other users)"
-    with open(os.path.join(workdir, ".isolation"), "w") as f:
-        f.write(isolation)
-    if os.geteuid() == 0 and uid > 0:
-        _chown_tree(workdir, uid, uid)
-    os.chdir(workdir)
-    if prctl is not None:
-        prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG: die with the grader
-    # Limits first (as root the hard limits then bind the unprivileged kernel for good).
-    _limit(resource.RLIMIT_AS, _int("AG_SANDBOX_MEMORY", 0))
-    _limit(resource.RLIMIT_CPU, _int("AG_SANDBOX_CPU", 0))
-    _limit(resource.RLIMIT_FSIZE, _int("AG_SANDBOX_FSIZE", 0))
-    _limit(resource.RLIMIT_NOFILE, _int("AG_SANDBOX_NOFILE", 0))
-    _limit(resource.RLIMIT_CORE, 0)
-    try:
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    except (ValueError, OSError):
-        pass
-    if os.geteuid() == 0 and uid > 0:
-        # RLIMIT_NPROC counts the processes (and threads) of the real uid: a fresh uid means only this kernel's.
-        _limit(resource.RLIMIT_NPROC, _int("AG_SANDBOX_NPROC", 0))
+def inside(connection: str) -> None:
+    for name, which in LIMITS.items():
+        if (value := int(os.environ.pop(name, "0") or 0)) > 0:
+            resource.setrlimit(which, (value, value))
+    if os.geteuid() == 0:  # as root: the kernel's own uid, no groups (and with that, no capabilities)
         os.setgroups([])
-        os.setresgid(uid, uid, uid)
+        os.setresgid(uid := int(os.environ.pop("AG_SANDBOX_UID")), uid, uid)
         os.setresuid(uid, uid, uid)
-        if os.getuid() != uid or os.geteuid() != uid:
-            sys.exit("sandbox: could not drop privileges")
-    if prctl is not None:
-        prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS
-    try:
-        os.setsid()  # its own session: a signal to its process group reaches no one else
-    except OSError:
-        pass  # already a session leader (jupyter_client starts kernels in a new session)
-    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", conn, "--IPKernelApp.log_level=ERROR",
-            "--HistoryManager.hist_file=:memory:"]
-    os.execve(sys.executable, argv, env)
+    os.execv(sys.executable, [sys.executable, "-m", "ipykernel_launcher", "-f", connection,
+                              "--IPKernelApp.log_level=CRITICAL", "--HistoryManager.hist_file=:memory:"])
 
 
 if __name__ == "__main__":
-    main(sys.argv)
+    sys.exit(inside(sys.argv[2]) if sys.argv[1] == "--inside" else outside(sys.argv[1]))

@@ -1,76 +1,119 @@
 """The adversarial demo class (autograder/adversarial.py), graded for real: nbgrader, sandboxed kernels, feedback.
 
-One grading run of the whole class (short limits: 15 s a cell, 50 s a notebook) in a private grading folder, then:
-every student has a row with the expected points and reason; no feedback file holds any hidden-test text; the
-gradebook, the sources, the helper package and the other students' folders are untouched; no sandbox process
-survives. Cases marked ``root_only`` need the uid sandbox and are left out without it (not root, or a Python
-installation the sandbox uid cannot reach and no mount namespaces).
+The whole class is graded twice, with short limits (15 s a cell, 50 s a notebook): as the user running the tests,
+and as an ordinary user — the one most instructors are. Run as root (CI), the suite creates that user
+(``ag-instructor``), gives it its own clone of the course and a venv of Debian's Python (the only interpreter an
+ordinary user can execute there) and grades as it; not as root, the first run already is an ordinary user's. Then:
+every student has a row with the expected points and reason; no feedback holds hidden-test text; the gradebook, the
+sources and the other students' folders are untouched; nothing reached the network; no sandbox process survives.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import os
+import shutil
+import socket
 import subprocess
 import sys
+import tempfile
+import threading
 from pathlib import Path
 
+import nbformat
+import psutil
 import pytest
 
-from autograder import sandbox
 from autograder.adversarial import STUDENTS, build_adversarial_class
 from autograder.feedback import hidden_lines
 from autograder.notebooks import read_source
 from autograder.paths import ROOT
 
-ROOT_ONLY = [s for s, c in STUDENTS.items() if c.root_only]
 LIMITS = {"AG_CELL_TIMEOUT": "15", "AG_NOTEBOOK_TIMEOUT": "50", "AG_KERNEL_MEMORY_MB": "3000"}
-WATCHED = [ROOT / "solutions" / "00_orientation" / "00_orientation.py", ROOT / "attention_steps" / "testing.py",
-           ROOT / "course" / "00_orientation" / "00_orientation.ipynb"]
+WATCHED = ["solutions/00_orientation/00_orientation.py", "attention_steps/testing.py",
+           "course/00_orientation/00_orientation.ipynb"]
+USER = "ag-instructor"
+IDENTITIES = ["self", "user"] if os.geteuid() == 0 else ["self"]
 
 
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+class Listener:
+    """A TCP server on the grader's loopback that counts connections (none may come from a kernel)."""
+
+    def __init__(self):
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port, self.accepted = self.sock.getsockname()[1], 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            conn.close()
 
 
-def _cli(grading: Path, *args: str) -> str:
+def _as_user(base: Path) -> tuple[list[str], Path]:
+    """An ordinary user with its own clone and a venv of Debian's Python: (command prefix, clone)."""
+    if subprocess.run(["id", USER], capture_output=True).returncode:
+        subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", USER], check=True)
+    home = Path(os.path.expanduser(f"~{USER}"))
+    (home / ".ssh").mkdir(exist_ok=True)
+    (home / ".ssh" / "id_secret").write_text("INSTRUCTOR-SECRET-KEY\n")
+    clone = base / "course"
+    shutil.copytree(ROOT, clone, ignore=shutil.ignore_patterns(".venv*", ".grading", ".bench", "__pycache__"),
+                    symlinks=True)
+    python = "/usr/bin/python3.11" if Path("/usr/bin/python3.11").exists() else sys.executable
+    subprocess.run([str(clone / "setup" / "make_venv.sh"), python, str(base / "venv")], check=True, cwd=clone,
+                   capture_output=True)
+    subprocess.run(["chown", "-R", f"{USER}:{USER}", str(clone), str(home / ".ssh")], check=True)
+    return ["runuser", "-u", USER, "--", str(base / "venv" / "bin" / "python")], clone
+
+
+def _cli(prefix: list[str], root: Path, grading: Path, *args: str) -> str:
     env = dict(os.environ, ATTENTION_STEPS_GRADING_DIR=str(grading), **LIMITS)
-    proc = subprocess.run([sys.executable, "-m", "autograder", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=1500)
+    env.pop("PYTHONPATH", None)
+    proc = subprocess.run([*prefix, "-m", "autograder", *args], cwd=root, env=env, capture_output=True, text=True,
+                          timeout=1500)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     return proc.stdout
 
 
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    base = tmp_path_factory.mktemp("adversarial")
-    grading, klass = base / "grading", base / "class"
-    build_adversarial_class(klass, grading)
-    if not sandbox.uid_isolation():
-        for student in ROOT_ONLY:
-            import shutil
-
-            shutil.rmtree(klass / student)
-    before = {p: _digest(p) for p in WATCHED}
-    assert not any(b"pwned" in p.read_bytes() for p in WATCHED)
-    table = _cli(grading, "grade", str(klass))
-    _cli(grading, "feedback")
-    _cli(grading, "report")
-    with open(grading / "reports" / "grades.csv") as f:
-        rows = {r["student"]: r for r in csv.DictReader(f)}
-    return {"grading": grading, "table": table, "rows": rows, "before": before}
+def _digests(root: Path) -> dict[str, str]:
+    return {name: hashlib.sha256((root / name).read_bytes()).hexdigest() for name in WATCHED}
 
 
-def _expected_students():
-    return [s for s, c in STUDENTS.items() if sandbox.uid_isolation() or not c.root_only]
+@pytest.fixture(scope="module", params=IDENTITIES)
+def graded(request):
+    base = Path(tempfile.mkdtemp(prefix="ag-adversarial-"))
+    base.chmod(0o755)
+    listener = Listener()
+    try:
+        prefix, root = ([sys.executable], ROOT) if request.param == "self" else _as_user(base)
+        grading, klass = base / "grading", base / "class"
+        build_adversarial_class(klass, grading, port=listener.port)
+        if request.param == "user":
+            grading.mkdir()
+            subprocess.run(["chown", "-R", f"{USER}:{USER}", str(grading), str(klass)], check=True)
+        before = _digests(root)
+        table = _cli(prefix, root, grading, "grade", str(klass))
+        _cli(prefix, root, grading, "feedback")
+        _cli(prefix, root, grading, "report")
+        with open(grading / "reports" / "grades.csv") as f:
+            rows = {r["student"]: r for r in csv.DictReader(f)}
+        yield {"grading": grading, "table": table, "rows": rows, "before": before, "root": root, "base": base,
+               "listener": listener, "who": request.param}
+    finally:
+        listener.sock.close()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.mark.parametrize("student", list(STUDENTS))
 def test_row(graded, student):
     case = STUDENTS[student]
-    if case.root_only and not sandbox.uid_isolation():
-        pytest.skip("needs the uid sandbox (root, and a Python installation the sandbox uid can reach)")
     assert any(line.startswith(student + " ") for line in graded["table"].splitlines()), graded["table"]
     row = graded["rows"].get(student)
     assert row is not None, f"{student} has no row in grades.csv"
@@ -85,7 +128,7 @@ def test_feedback_has_no_hidden_test_text(graded):
     assert len(lines) > 20
     pages = sorted((graded["grading"] / "feedback").rglob("*.html"))
     students = {p.relative_to(graded["grading"] / "feedback").parts[0] for p in pages}
-    assert students >= set(_expected_students()), sorted(set(_expected_students()) - students)
+    assert students >= set(STUDENTS), sorted(set(STUDENTS) - students)
     import html as _html
 
     for page in pages:
@@ -102,39 +145,52 @@ def test_feedback_says_why(graded):
     assert "not a readable notebook" in page.read_text()
 
 
+def _printed(grading: Path, student: str) -> str:
+    """What the inserted hostile cell of a graded submission printed (the instructor's autograded copy)."""
+    nb = nbformat.read(grading / "autograded" / student / "00_orientation" / "00_orientation.ipynb", as_version=4)
+    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
+                   and any(word in c.source for word in ("pathlib", "os.kill", "socket")) for o in c.outputs)
+
+
 def test_nothing_outside_the_sandbox_was_touched(graded):
-    for path in graded["before"]:  # (others may edit these files meanwhile: look for the hostile write itself)
-        assert b"pwned" not in path.read_bytes(), f"{path} was written by a submission"
-    grading = graded["grading"]
-    pwned = [p for p in [*grading.rglob("PWNED"), *(ROOT / "course").rglob("PWNED")]]
-    assert not pwned, pwned
+    root, grading = graded["root"], graded["grading"]
+    assert _digests(root) == graded["before"], "a watched source file changed while grading"
+    assert not [*grading.rglob("PWNED"), *(root / "course").rglob("PWNED"), *Path("/").glob("PWNED")]
     assert b"pwned" not in (grading / "gradebook.db").read_bytes()
     for nb in (grading / "submitted" / "alice").rglob("*.ipynb"):
         assert "pwned" not in nb.read_text()
-    if sandbox.uid_isolation():
-        text = _printed(grading, "write_everywhere")
-        assert "WROTE" not in text and text.count("denied") == 6, text
-        text = _printed(grading, "kill_grader")
-        assert "signalled" not in text and "denied" in text, text
-        text = _printed(grading, "read_hidden")
-        assert "denied" in text and "_reference_softmax" not in text, text[:2000]
+    text = _printed(grading, "write_everywhere")
+    assert "WROTE" not in text and text.count("denied") == 8, text
 
 
-def _printed(grading: Path, student: str) -> str:
-    """What the cells of a graded submission printed (the instructor's autograded copy)."""
-    import nbformat
+def test_nothing_private_could_be_read(graded):
+    text = _printed(graded["grading"], "read_private")
+    assert "READ" not in text and "SECRET" not in text and "def softmax" not in text, text[:2000]
+    assert text.count("missing") + text.count("denied") >= 4, text
+    text = _printed(graded["grading"], "read_hidden")
+    assert "_reference_softmax" not in text and "BEGIN HIDDEN" not in text, text[:2000]
 
-    nb = nbformat.read(grading / "autograded" / student / "00_orientation" / "00_orientation.ipynb", as_version=4)
-    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs
-                   if "pathlib" in c.source or "os.kill" in c.source)
+
+def test_no_signal_reached_the_grader(graded):
+    text = _printed(graded["grading"], "kill_grader")
+    assert "can see 1 other processes: [1]" in text, text  # only the sandbox's own PID 1, which ignores it
+
+
+def test_no_kernel_reached_the_network(graded):
+    text = _printed(graded["grading"], "network")
+    assert "CONNECTED" not in text and "ROUTE" not in text and "no route out" in text, text
+    assert "interfaces: ['lo']" in text, text
+    assert graded["listener"].accepted == 0
 
 
 def test_no_sandbox_process_survives(graded):
-    import json
-
-    uids = {int(json.loads(p.read_text())[0]) for p in (graded["grading"] / "notes").rglob("kernel.json")}
-    uids.discard(-1)
-    if sandbox.uid_isolation():
-        assert len(uids) >= len(_expected_students()) - 2  # every kernel had its own uid (2 never start one)
-    left = {uid: sandbox.pids_of_uid(uid) for uid in uids}
-    assert not any(left.values()), left
+    kernels = [json.loads(p.read_text()) for p in (graded["grading"] / "notes").rglob("kernel.json")]
+    assert len(kernels) >= len(STUDENTS) - 2  # every kernel is recorded (2 submissions never start one)
+    pids = {int(pid) for _, pid in kernels if int(pid) > 0}
+    uids = {int(uid) for uid, _ in kernels if int(uid) > 0}
+    assert len(pids) >= len(STUDENTS) - 2, kernels
+    if graded["who"] == "self" and os.geteuid() == 0:
+        assert len(uids) >= len(STUDENTS) - 2, kernels  # as root, each kernel had a uid of its own
+    left = [p.info for p in psutil.process_iter(["pid", "name", "uids"]) if p.info["uids"] and (
+        p.info["uids"].real in uids or (p.info["pid"] in pids and p.info["name"] == "bwrap"))]
+    assert not left, left

@@ -233,6 +233,7 @@ sys.modules["torch._C"] = moved
 sys.modules["torch.utils._python_dispatch"] = None  # import fails
 import attention_steps, attention_steps.testing as t
 sys.modules["torch._C"] = real_c
+assert not [m for m in sys.modules if "grading_guard" in m], "the learner's import must not load the grading guard"
 from attention_steps import _torch_private
 assert len(_torch_private.MISSING) == 13 and not _torch_private.GUARD_AVAILABLE, _torch_private.MISSING
 t.assert_close(torch.ones(2, 3), torch.ones(2, 3))
@@ -249,8 +250,10 @@ try:
     raise SystemExit("forbid missed F.softmax")
 except t.ForbiddenBuiltinError:
     pass
+sys.path.insert(0, "autograder/kernel")
+import grading_guard  # the autograder's kernel-side guard: it refuses (grading runs on the pinned torch)
 try:
-    t._install_grading_guard()
+    grading_guard.install()
     raise SystemExit("the grading guard installed without the internals it needs")
 except RuntimeError as e:
     assert "lacks" in str(e)
@@ -263,5 +266,6 @@ def test_helpers_import_and_work_when_private_torch_apis_are_gone():
     import subprocess
     import sys
 
-    proc = subprocess.run([sys.executable, "-c", _WITHOUT_PRIVATE_TORCH], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-c", _WITHOUT_PRIVATE_TORCH], capture_output=True, text=True, timeout=120,
+                          cwd=ROOT)
     assert proc.returncode == 0 and "fallbacks ok" in proc.stdout, proc.stderr[-3000:]
