@@ -26,7 +26,7 @@ def bwrap_argv(base: str, env: dict[str, str], *, root: bool, info_fd: int) -> l
     helper package and the grading guard read-only; a private working folder, /tmp, and the ipc socket folder."""
     argv = ["bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
             "--die-with-parent", "--new-session", "--info-fd", str(info_fd), "--clearenv", "--proc", "/proc",
-            "--dev", "/dev", "--tmpfs", "/tmp"]
+            "--dev", "/dev", "--perms", "01777", "--tmpfs", "/tmp"]
     # as root: no user namespace (the limits would not count), and two capabilities to switch to the kernel's uid
     argv += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"] if root else [
         "--unshare-user", "--uid", "1000", "--gid", "1000"]
@@ -65,7 +65,8 @@ def outside(connection_file: str) -> int:
         for name in [folder, *(os.path.join(folder, n) for n in dirs + files)]:  # the kernel's uid owns these alone
             os.chown(name, uid, uid, follow_symlinks=False)
     read_end, write_end = os.pipe()
-    proc = subprocess.Popen(bwrap_argv(base, dict(os.environ), root=root, info_fd=write_end), pass_fds=(write_end,))
+    proc = subprocess.Popen(bwrap_argv(base, dict(os.environ), root=root, info_fd=write_end), pass_fds=(write_end,),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # the kernel's own noise
     os.close(write_end)
     with os.fdopen(read_end) as info, open(f"{base}/pid", "w") as pid:
         pid.write(str(json.loads(info.read() or "{}").get("child-pid", 0)))
