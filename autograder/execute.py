@@ -94,7 +94,7 @@ class SandboxExecute(Execute):
         if not self.trusted:
             self._box = sandbox.Box.new()
             limits = Limits(memory_bytes=self.memory_bytes, cpu_seconds=self.cpu_seconds,
-                                    processes=self.processes, file_bytes=self.file_bytes)
+                            processes=self.processes, file_bytes=self.file_bytes)
             env.update(self._box.kernel_env(limits))
             # no network in the sandbox: the kernel's sockets are files in a folder bound into it
             self.km.transport, self.km.cache_ports = "ipc", False
