@@ -15,7 +15,7 @@ GPU_PACKAGES := torch triton cuda-bindings cuda-pathfinder cuda-toolkit nvidia-c
   nvidia-cusparse nvidia-cusparselt-cu13 nvidia-nccl-cu13 nvidia-nvjitlink nvidia-nvshmem-cu13 nvidia-nvtx
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: course test test-quick env sandbox-tool lab demo release bench bench-grading discrimination clean-grading test-e2e lock
+.PHONY: course test test-quick env sandbox-tool lab demo release bench bench-load bench-grading discrimination clean-grading test-e2e lock
 
 $(VENV)/.installed: requirements.lock requirements.txt requirements-dev.txt pyproject.toml setup/make_venv.sh
 	setup/make_venv.sh $(PYTHON) $(VENV)
@@ -72,8 +72,15 @@ test-e2e: env
 release: env
 	$(BIN)/python -m autograder release
 
+# make bench: every solution notebook in full and on the fast path, median of 3 runs each, on an idle machine;
+# make bench-load: the same beside one busy-looping process per CPU. BENCH_ARGS adds options (e.g. 07_transformer
+# --full-only --threads 2; see benchmarks/run_notebooks.py).
+BENCH_ARGS ?=
 bench: env
-	$(BIN)/python -m benchmarks.run_notebooks
+	$(BIN)/python -m benchmarks.run_notebooks --repeat 3 $(BENCH_ARGS)
+
+bench-load: env
+	$(BIN)/python -m benchmarks.run_notebooks --repeat 3 --load $(BENCH_ARGS)
 
 bench-grading: env
 	$(BIN)/python -m benchmarks.grading

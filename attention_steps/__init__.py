@@ -2,12 +2,15 @@
 
 Data sets, a training loop, plots, device/seed helpers and test helpers shared by every notebook.
 This package holds **no solution** to any graded exercise: a learner may import all of it.
+Importing it gives torch the course's CPU thread count (``device.use_course_threads``).
 """
 
-from .device import autocast, describe_device, get_device, seed_everything
+from .device import autocast, describe_device, get_device, seed_everything, use_course_threads
 from .mode import by_mode, fast_path, is_grading, report_metric
 
 __version__ = "0.1.0"
+
+use_course_threads()
 
 __all__ = [
     "autocast",
@@ -18,4 +21,5 @@ __all__ = [
     "is_grading",
     "report_metric",
     "seed_everything",
+    "use_course_threads",
 ]

@@ -9,6 +9,22 @@ import random
 import numpy as np
 import torch
 
+THREADS_ENV = "ATTENTION_STEPS_THREADS"
+COURSE_THREADS = 1  # measured with `make bench --threads 1/2`, idle and `--load` (README, "Benchmarks")
+
+
+def use_course_threads() -> int:
+    """Give torch the CPU thread count chosen for the course's small models; return it.
+
+    The models here are small: a matrix product of a few thousand numbers costs less than handing it to a second
+    thread, and on a busy 2-core laptop two torch threads wait for each other (07's training loop ran at 0.3–1.7
+    steps/s with two threads beside other work, 9 steps/s with one). ``ATTENTION_STEPS_THREADS`` overrides it.
+    The helper package calls this once, when a notebook imports it.
+    """
+    threads = int(os.environ.get(THREADS_ENV) or COURSE_THREADS)
+    torch.set_num_threads(max(threads, 1))
+    return torch.get_num_threads()
+
 
 def get_device(prefer: str | None = None) -> torch.device:
     """CUDA when present (Colab GPU runtime), otherwise the CPU.
@@ -30,7 +46,8 @@ def describe_device(device: torch.device | None = None) -> str:
         mem = torch.cuda.get_device_properties(device).total_memory / 2**30
         what = f"cuda: {name}, {mem:.0f} GiB"
     else:
-        what = f"{device.type} ({torch.get_num_threads()} threads)"
+        threads = torch.get_num_threads()
+        what = f"{device.type} ({threads} thread{'s' if threads != 1 else ''})"
     return f"{what}, torch {torch.__version__}"
 
 

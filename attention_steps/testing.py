@@ -38,6 +38,7 @@ _np_abs, _np_isnan, _np_isinf, _np_where = numpy.abs, numpy.isnan, numpy.isinf, 
 _np_argmax, _np_unravel, _np_count, _np_asarray = numpy.argmax, numpy.unravel_index, numpy.count_nonzero, \
     numpy.asarray
 _np_errstate = numpy.errstate
+_np_a2s, _np_int64 = numpy.array2string, numpy.int64
 _DisableTorchFunction = _private.DisableTorchFunction
 _DisableTorchDispatch = _private.DisableTorchDispatch
 _Profile = _profiler_legacy.profile
@@ -120,13 +121,14 @@ else:  # a torch without the (private) dispatch-mode API: forbid() checks at the
 
 
 @contextlib.contextmanager
-def forbid(*builtins: str, exercise: str = "this exercise"):
+def forbid(*builtins: str, exercise: str = "this exercise", why: str | None = None):
     """Make the named PyTorch built-ins raise :class:`ForbiddenBuiltinError` inside the block.
 
     >>> with forbid("softmax"):
     ...     out = my_softmax(x)          # fails if my_softmax calls torch.softmax, F.softmax, x.softmax, nn.Softmax …
 
-    A call that the learner's code catches and hides is still reported when the block ends.
+    A call that the learner's code catches and hides is still reported when the block ends. ``why`` replaces the
+    default explanation ("write it yourself") where the built-in is not what the exercise needs at all.
     """
     functions: set[str] = set()
     aten: set[str] = set()
@@ -166,6 +168,8 @@ def forbid(*builtins: str, exercise: str = "this exercise"):
     _verify_integrity()
     if seen or error is not None:
         what = ", ".join(dict.fromkeys(seen)) or str(error)
+        if why is not None:
+            raise ForbiddenBuiltinError(f"{exercise} called {what}: {why}") from None
         raise ForbiddenBuiltinError(
             f"{exercise} asks you to write {' / '.join(builtins)} yourself, but your code called {what}. "
             "Use elementary operations (exp, sum, max, matmul, …) instead."
@@ -192,6 +196,9 @@ def assert_tensor(actual, *, shape: Sequence[int] | None = None, dtype: torch.dt
         raise AssertionError(f"{name} has shape {_shape(actual)}, expected {_tuple(shape)}")
     if dtype is not None and _dtype_of(actual) is not dtype:
         raise AssertionError(f"{name} has dtype {_dtype_of(actual)}, expected {dtype}")
+
+
+SHOW_WHOLE = 64  # integer and bool results up to this many elements are shown whole when they differ
 
 
 def assert_close(actual, expected, *, atol: float = 1e-5, rtol: float = 1e-4, name: str = "output",
@@ -228,17 +235,20 @@ def assert_close(actual, expected, *, atol: float = 1e-5, rtol: float = 1e-4, na
     flat = _int(_np_argmax(score))
     index = _tuple(_int(i) for i in _np_unravel(flat, a.shape)) if a.ndim else ()
     got, want, t = _float(a.flat[flat]), _float(e.flat[flat]), _float(tol.flat[flat])
-    raise AssertionError(
-        f"{name} differs from the expected values at {n_bad} of {a.size} elements (shape {_shape(actual)}). "
-        f"Worst at index {index}: got {got:.6g}, expected {want:.6g} (|difference| {abs(got - want):.3g} > "
-        f"tolerance {t:.3g} = atol {atol:g} + rtol {rtol:g} × |expected|)."
-    )
+    message = (f"{name} differs from the expected values at {n_bad} of {a.size} elements (shape {_shape(actual)}). "
+               f"Worst at index {index}: got {got:.6g}, expected {want:.6g} (|difference| {abs(got - want):.3g} > "
+               f"tolerance {t:.3g} = atol {atol:g} + rtol {rtol:g} × |expected|).")
+    if not _dtype_of(actual).is_floating_point and not _dtype_of(actual).is_complex and a.size <= SHOW_WHOLE:
+        # token ids, counts, masks: one wrong element says little; the whole of both says which rule broke
+        message += (f"\ngot:\n{_np_a2s(a.astype(_np_int64))}\nexpected:\n{_np_a2s(e.astype(_np_int64))}")
+    raise AssertionError(message)
 
 
-def expect_value_error(fn: Callable, *args, mention: Iterable[str] = (), name: str | None = None, **kwargs) -> str:
+def expect_value_error(fn: Callable, *args, mention: Iterable[str] = (), name: str | None = None, **kwargs) -> None:
     """Call ``fn(*args, **kwargs)`` and check it raises ``ValueError`` whose message mentions each of ``mention``.
 
-    Returns the message. Use it for "bad input raises a clear ValueError" checks.
+    Use it for "bad input raises a clear ValueError" checks. Returns None, so that a test cell ending with it shows
+    no output (the message the test expected is not something to print under the learner's answer).
     """
     label = name or getattr(fn, "__name__", "the function")
     try:
@@ -250,7 +260,7 @@ def expect_value_error(fn: Callable, *args, mention: Iterable[str] = (), name: s
             raise AssertionError(
                 f"{label} raised ValueError({message!r}), but the message should mention {missing}"
             ) from None
-        return message
+        return None
     except Exception as e:  # noqa: BLE001 - we report whatever it was
         raise AssertionError(f"{label} should raise ValueError for this input, but raised {type(e).__name__}: {e}") \
             from None

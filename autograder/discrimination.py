@@ -7,10 +7,14 @@ at least one of the item's test cells fails; a correct one is *accepted* when al
 
 Catalogs live in ``tests/catalogs/<assignment>.py`` as ``CATALOG = {item: {"wrong": {label: source},
 "right": {label: source}}}``; each source defines the item's name, exactly as a learner's answer cell would.
+An item may also name its headline mistakes, ``"visible": {wrong label: phrase}``: the *visible* tests alone (what a
+learner sees, before ``### BEGIN HIDDEN TESTS``) must reject that version, and their first failure must say
+``phrase`` — the message that names the mistake, not a generic one that comes first.
 """
 
 from __future__ import annotations
 
+import re
 import runpy
 from dataclasses import dataclass, field
 
@@ -63,12 +67,30 @@ def run_solution(kernel: Kernel, nb) -> list[str]:
     return failures
 
 
-def _tests_pass(kernel: Kernel, tests) -> tuple[bool, str]:
+HIDDEN_BLOCK = re.compile(r"^\s*### BEGIN HIDDEN TESTS.*?^\s*### END HIDDEN TESTS[^\n]*$", re.M | re.S)
+
+
+def visible_part(source: str) -> str:
+    """A test cell as the learner sees it: every hidden block removed."""
+    return HIDDEN_BLOCK.sub("", source)
+
+
+def _tests_pass(kernel: Kernel, tests, *, visible_only: bool = False) -> tuple[bool, str]:
     for test in tests:
-        result = kernel.run(test.source)
+        result = kernel.run(visible_part(test.source) if visible_only else test.source)
         if not result.ok:
             return False, f"{nbgrader_meta(test)['grade_id']}: {result.error}"
     return True, ""
+
+
+def _visible_message_problem(kernel: Kernel, tests, label: str, phrase: str) -> str | None:
+    """Why the visible tests don't name the headline mistake ``label`` with ``phrase`` (None when they do)."""
+    passed, why = _tests_pass(kernel, tests, visible_only=True)
+    if passed:
+        return f"headline mistake {label!r} passes the visible tests"
+    if phrase.lower() not in why.lower():
+        return f"headline mistake {label!r}: the visible tests' first failure does not say {phrase!r}: {why}"
+    return None
 
 
 def check_notebook(assignment: str) -> NotebookResult:
@@ -87,7 +109,9 @@ def check_notebook(assignment: str) -> NotebookResult:
             if entry is None:
                 res.problems.append("no catalog entry")
                 continue
-            wrong, right = entry.get("wrong", {}), entry.get("right", {})
+            wrong, right, visible = entry.get("wrong", {}), entry.get("right", {}), entry.get("visible", {})
+            res.problems += [f"headline mistake {label!r} is not in the wrong versions" for label in visible
+                             if label not in wrong]
             if len(wrong) < MIN_WRONG or len(right) < MIN_RIGHT:
                 res.problems.append(f"catalog has {len(wrong)} wrong / {len(right)} right versions "
                                     f"(at least {MIN_WRONG} / {MIN_RIGHT} needed)")
@@ -97,6 +121,9 @@ def check_notebook(assignment: str) -> NotebookResult:
                     if not defined.ok:
                         res.problems.append(f"{kind} version {label!r} does not even run: {defined.error}")
                         continue
+                    if kind == "wrong" and label in visible:
+                        problem = _visible_message_problem(kernel, item.tests, label, visible[label])
+                        res.problems += [problem] if problem else []
                     passed, why = _tests_pass(kernel, item.tests)
                     if kind == "wrong":
                         (res.wrong_accepted if passed else res.wrong_rejected).append(label)

@@ -1,10 +1,17 @@
 """Execute every solution notebook twice — the learner's full run and the grading fast path — and print a table.
 
-    python -m benchmarks.run_notebooks [NN_name ...] [--full-only | --fast-only] [--json FILE]
+    python -m benchmarks.run_notebooks [NN_name ...] [--full-only | --fast-only] [--repeat N] [--load]
+                                       [--threads N] [--json FILE]
 
 Each run starts its own kernel in the notebook's folder and executes every code cell in order, hidden tests
-included; seconds are wall-clock from kernel start to the last cell. Headline figures are what the notebook
-reports with ``attention_steps.report_metric``. Run it on an otherwise idle machine: it measures time.
+included; seconds are wall-clock from kernel start to the last cell (the median of ``--repeat`` runs). Headline
+figures are what the notebook reports with ``attention_steps.report_metric`` (from the first run). Run it on an
+otherwise idle machine: it measures time.
+
+``--load`` runs every notebook beside a competing CPU load: one busy-looping process per CPU, each in a session of
+its own, at the same priority as the kernel, started before the kernel and stopped after it (a laptop with other
+programs busy on every core).
+``--threads N`` overrides the course's torch thread count (``ATTENTION_STEPS_THREADS``) to compare choices.
 """
 
 from __future__ import annotations
@@ -13,12 +20,16 @@ import argparse
 import json
 import os
 import platform
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
+from attention_steps.device import THREADS_ENV
 from attention_steps.mode import FAST_ENV, METRICS_ENV
 from autograder.kernel import Kernel
 from autograder.notebooks import nbgrader_meta, read_source
@@ -32,17 +43,50 @@ def run_notebook(assignment: str, fast: bool, extra_env: dict[str, str] | None =
         metrics_file = Path(tmp) / "metrics.jsonl"
         env = {METRICS_ENV: str(metrics_file), FAST_ENV: "1" if fast else "0", **(extra_env or {})}
         start = time.perf_counter()
-        failures = []
+        failures, cells = [], []
         with Kernel(SOLUTIONS / assignment, fast=fast, extra_env=env) as kernel:
-            for cell in nb.cells:
+            for number, cell in enumerate(nb.cells, 1):
                 if cell.cell_type == "code":
+                    began = time.perf_counter()
                     result = kernel.run(cell.source, timeout=900)
+                    cells.append((time.perf_counter() - began, number, cell.source.strip().splitlines()[0][:60]))
                     if not result.ok:
                         failures.append(f"{nbgrader_meta(cell).get('grade_id', cell.id)}: {result.error}")
         seconds = time.perf_counter() - start
         metrics = [json.loads(line) for line in metrics_file.read_text().splitlines()] if metrics_file.exists() else []
     return {"assignment": assignment, "mode": "fast" if fast else "full", "seconds": seconds, "metrics": metrics,
-            "failures": failures}
+            "failures": failures, "slowest_cells": sorted(cells, reverse=True)[:5]}
+
+
+class CompetingLoad:
+    """One busy-looping Python process per CPU while the block runs."""
+
+    def __init__(self, enabled: bool):
+        self.enabled, self.procs = enabled, []
+
+    def __enter__(self):
+        if self.enabled:
+            # each in a session of its own, like separate programs: Linux's autogroup scheduling shares the CPUs
+            # between sessions first, so busy loops inside the benchmark's own session would barely compete
+            self.procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
+                          for _ in range(os.cpu_count())]
+        return self
+
+    def __exit__(self, *exc):
+        for proc in self.procs:
+            proc.kill()
+            proc.wait()
+        self.procs = []
+
+
+def run_median(assignment: str, fast: bool, repeat: int, load: bool, extra_env: dict[str, str]) -> dict:
+    runs = []
+    for _ in range(repeat):
+        with CompetingLoad(load):
+            runs.append(run_notebook(assignment, fast, extra_env))
+    seconds = [r["seconds"] for r in runs]
+    return {**runs[0], "seconds": statistics.median(seconds), "runs": seconds,
+            "failures": [f for r in runs for f in r["failures"]]}
 
 
 def format_metrics(metrics: list[dict]) -> str:
@@ -55,18 +99,25 @@ def main(argv: list[str] | None = None) -> int:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--full-only", action="store_true")
     group.add_argument("--fast-only", action="store_true")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per notebook and mode; the median is printed")
+    parser.add_argument("--load", action="store_true", help="beside one busy-looping process per CPU")
+    parser.add_argument("--threads", type=int, help="torch CPU threads in the kernels (default: the course's)")
+    parser.add_argument("--cells", action="store_true", help="also print the slowest cells of each full run")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
+    extra_env = {THREADS_ENV: str(args.threads)} if args.threads else {}
 
     print(f"# {platform.node()}: {os.cpu_count()} CPUs, torch {torch.__version__}, "
-          f"cuda {'yes: ' + torch.cuda.get_device_name() if torch.cuda.is_available() else 'no'}")
+          f"cuda {'yes: ' + torch.cuda.get_device_name() if torch.cuda.is_available() else 'no'}; "
+          f"threads {args.threads or 'course default'}; median of {args.repeat}; "
+          f"{f'competing load: {os.cpu_count()} busy-looping processes' if args.load else 'no competing load'}")
     results = []
     head = f"{'notebook':<34} {'full s':>7} {'fast s':>7}  {'status':<8} headline (full run)"
     print(head)
     print("-" * len(head))
     for a in args.assignments or assignments():
-        full = None if args.fast_only else run_notebook(a, fast=False)
-        fast = None if args.full_only else run_notebook(a, fast=True)
+        full = None if args.fast_only else run_median(a, False, args.repeat, args.load, extra_env)
+        fast = None if args.full_only else run_median(a, True, args.repeat, args.load, extra_env)
         runs = [r for r in (full, fast) if r]
         results += runs
         failures = [f for r in runs for f in r["failures"]]
@@ -76,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
               flush=True)
         for f in failures:
             print(f"    failed: {f}")
+        for secs, number, first_line in (full or {}).get("slowest_cells", []) if args.cells else []:
+            print(f"    {secs:6.1f} s  cell {number}: {first_line}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0 if all(not r["failures"] for r in results) else 1

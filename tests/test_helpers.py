@@ -6,8 +6,9 @@ import re
 import pytest
 import torch
 
-from attention_steps import by_mode, fast_path
+from attention_steps import by_mode, fast_path, use_course_threads
 from attention_steps.data import BOS, EOS, PAD, date_task, en_ja_task, load_digits_split, sequence_task
+from attention_steps.device import COURSE_THREADS, THREADS_ENV
 from attention_steps.metrics import exact_match
 from attention_steps.testing import (
     ForbiddenBuiltinError,
@@ -120,12 +121,46 @@ def test_forbid_lets_elementary_ops_through():
     assert_close(y, torch.softmax(x, -1))
 
 
+def test_assert_close_shows_small_integer_results_whole():
+    with pytest.raises(AssertionError) as failed:  # token ids: the whole of both says which rule broke
+        assert_close(torch.tensor([[5, 6, 2, 0]]), torch.tensor([[5, 6, 2, 7]]), atol=0, name="greedy_decode output")
+    assert "got:\n[[5 6 2 0]]\nexpected:\n[[5 6 2 7]]" in str(failed.value)
+    with pytest.raises(AssertionError) as failed:  # floats, and large results: the worst element only
+        assert_close(torch.zeros(2), torch.ones(2))
+    assert "got:" not in str(failed.value) and "Worst at index" in str(failed.value)
+    with pytest.raises(AssertionError) as failed:
+        assert_close(torch.zeros(100, dtype=torch.long), torch.ones(100, dtype=torch.long))
+    assert "got:" not in str(failed.value)
+
+
+def test_forbid_can_say_why_the_builtin_is_wrong_here():
+    with pytest.raises(ForbiddenBuiltinError, match=r"SEBlock called .*softmax.*: a gate is a sigmoid"):
+        with forbid("softmax", exercise="SEBlock", why="a gate is a sigmoid"):
+            torch.softmax(torch.zeros(3), 0)
+    with pytest.raises(ForbiddenBuiltinError, match="asks you to write softmax yourself"):
+        with forbid("softmax", exercise="softmax"):
+            torch.softmax(torch.zeros(3), 0)
+
+
+def test_course_thread_count(monkeypatch):
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv(THREADS_ENV, "2")
+        assert use_course_threads() == 2
+        monkeypatch.delenv(THREADS_ENV)
+        assert use_course_threads() == COURSE_THREADS == torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_expect_value_error_and_grads_flow():
     def picky(x):
         if x.dim() != 2:
             raise ValueError(f"expected 2-D, got shape {tuple(x.shape)}")
 
-    assert "(3,)" in expect_value_error(picky, torch.zeros(3), mention=["(3,)"])
+    assert expect_value_error(picky, torch.zeros(3), mention=["(3,)"]) is None  # nothing shown under a test cell
+    with pytest.raises(AssertionError, match="should mention"):
+        expect_value_error(picky, torch.zeros(3), mention=["(4,)"])
     with pytest.raises(AssertionError, match="returned normally"):
         expect_value_error(picky, torch.zeros(2, 2))
     with pytest.raises(AssertionError, match="raised TypeError"):

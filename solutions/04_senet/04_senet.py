@@ -255,6 +255,8 @@ _learner_global_average_pool = global_average_pool
 global_average_pool = _ref_gap_se
 ### END HIDDEN TESTS
 # Visible tests: layer sizes (C/r), parameter count, gate range and shape, forward = x * gate, no softmax.
+SOFTMAX_GATE = ("a gate is a per-channel sigmoid, each channel's own number between 0 and 1. A softmax over the "
+                "channels makes them compete for one unit of weight (the gates sum to 1): not what SE does")
 torch.manual_seed(0)
 se = SEBlock(32, reduction=4)
 assert isinstance(se.fc1, nn.Linear) and (se.fc1.in_features, se.fc1.out_features) == (32, 8), \
@@ -264,7 +266,7 @@ assert isinstance(se.fc2, nn.Linear) and (se.fc2.in_features, se.fc2.out_feature
 n_params = sum(p.numel() for p in se.parameters())
 assert n_params == 2 * 32 * 8 + 8 + 32, f"SEBlock(32, 4) has {n_params} parameters, expected 2·C²/r + C/r + C = 552"
 x = torch.randn(3, 32, 5, 7)
-with forbid("softmax", exercise="SEBlock"):
+with forbid("softmax", exercise="SEBlock", why=SOFTMAX_GATE):
     g = se.gate(x)
     y = se(x)
 assert_tensor(g, shape=(3, 32), dtype=torch.float32, name="se.gate(x)")
@@ -302,7 +304,7 @@ for _C, _r, _shape, _dtype, _seed in [(16, 4, (2, 16, 3, 5), torch.float32, 0), 
     _params = snapshot(_se.fc1.weight, _se.fc1.bias, _se.fc2.weight, _se.fc2.bias)
     _x = random_tensor(*_shape, seed=_seed + 7, dtype=_dtype, scale=2.0) + 0.5
     _x_keep = snapshot(_x)
-    with forbid("softmax", exercise="SEBlock"):
+    with forbid("softmax", exercise="SEBlock", why=SOFTMAX_GATE):
         _g = _se.gate(_x)
         _y = _se(_x)
     _want_g = _ref_se_gate(*_params, _x_keep).to(_dtype)

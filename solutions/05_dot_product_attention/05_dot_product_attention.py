@@ -212,10 +212,19 @@ print("dot-product scores", tuple(multiplicative.shape), "built from", 2 * T * d
 # `q` is `(..., T_q, d_k)`, `k` is `(..., T_k, d_k)`, `v` is `(..., T_k, d_v)`. Return the output **and** the
 # weights; the weights are what the heatmaps in this course draw.
 #
-# **The mask.** An optional boolean `mask` says which query may look at which key: **`True` means attention is
-# allowed**, `False` means that key is hidden from that query. Its last two dimensions are `(T_q or 1, T_k)` and it
-# broadcasts against the scores `(..., T_q, T_k)`, so a `(T_k,)`-shaped key mask, a `(T_q, T_k)` mask shared by the
-# batch, or a `(B, 1, T_k)` per-sequence mask all work. A hidden key must get weight exactly 0: set its score to the
+# **The mask — one rule for the whole course.** An optional boolean `mask` says which query may look at which key:
+# **`True` means attention is allowed**, `False` means that key is hidden from that query. A mask has at least two
+# dimensions, and **its last two are `(T_q or 1, T_k)`**: a row per query, or one row shared by every query. The
+# dimensions before them broadcast against the scores' leading (batch, head) dimensions. So:
+#
+# | mask | shape | meaning |
+# |---|---|---|
+# | `causal_mask(T)` | `(T, T)` | one pattern for the whole batch |
+# | `padding_mask(lengths, T_k)[:, None, :]` | `(B, 1, T_k)` | per sequence: the same keys hidden from every query |
+# | with heads (notebook 06) | `(B, 1, 1, T_k)` or `(T_q, T_k)` | one more axis, for the heads |
+#
+# A one-dimensional mask is refused: is a `(T,)` vector a key mask or a query mask? The rule leaves nothing to
+# guess. Notebooks 06, 07 and 09 keep exactly this rule. A hidden key must get weight exactly 0: set its score to the
 # most negative number the dtype can hold, `torch.finfo(scores.dtype).min`, before the softmax. Two traps:
 #
 # - **Never a literal like `-1e9`.** float16 (what a Colab T4 computes in) stops at ±65504; PyTorch refuses to put
@@ -237,8 +246,9 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
         q: queries, floating point, shape ``(..., T_q, d_k)`` (at least 2-D; any number of leading batch dims).
         k: keys, shape ``(..., T_k, d_k)``, same dtype and leading dims as ``q`` (they must broadcast).
         v: values, shape ``(..., T_k, d_v)``; ``d_v`` may differ from ``d_k``.
-        mask: optional **bool** tensor, ``True`` where attention is allowed, broadcastable to the scores'
-            shape ``(..., T_q, T_k)`` — e.g. ``(T_k,)``, ``(T_q, T_k)``, ``(B, 1, T_k)``, ``(B, T_q, T_k)``.
+        mask: optional **bool** tensor, ``True`` where attention is allowed, at least 2-D, its last two dims
+            ``(T_q or 1, T_k)``, its leading dims broadcastable against the scores' — e.g. ``(T_q, T_k)``,
+            ``(B, 1, T_k)``, ``(B, T_q, T_k)``.
 
     Returns:
         ``(out, weights)``:
@@ -256,7 +266,8 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
     Raises:
         ValueError: naming the shapes, if ``q``, ``k`` or ``v`` has fewer than 2 dims, if
             ``q.shape[-1] != k.shape[-1]``, if ``k.shape[-2] != v.shape[-2]``, if ``mask`` is not a bool tensor, or if
-            ``mask`` does not broadcast to the scores' shape.
+            ``mask`` breaks the rule above (fewer than 2 dims, last two not ``(T_q or 1, T_k)``, leading dims that
+            don't broadcast).
 
     Do not call ``torch.nn.functional.scaled_dot_product_attention`` (or any fused attention kernel).
     """
@@ -272,11 +283,14 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
     if mask is not None:
         if mask.dtype != torch.bool:
             raise ValueError(f"mask must be a bool tensor (True = attend), got dtype {mask.dtype}")
+        t_q, t_k = scores.shape[-2:]
         try:
+            if mask.dim() < 2 or mask.shape[-1] != t_k or mask.shape[-2] not in (1, t_q):
+                raise RuntimeError
             shape = torch.broadcast_shapes(scores.shape, mask.shape)
         except RuntimeError:
-            raise ValueError(f"mask of shape {tuple(mask.shape)} does not broadcast to the scores' shape "
-                             f"{tuple(scores.shape)} (..., T_q, T_k)") from None
+            raise ValueError(f"mask of shape {tuple(mask.shape)} does not fit the scores {tuple(scores.shape)}: "
+                             f"its last two dims must be (T_q or 1, T_k) = ({t_q} or 1, {t_k})") from None
         scores = scores.expand(shape).masked_fill(~mask, torch.finfo(scores.dtype).min)
     weights = torch.softmax(scores, dim=-1)
     if mask is not None:
@@ -324,12 +338,30 @@ assert torch.isfinite(w).all() and torch.isfinite(out).all(), "a fully masked qu
 assert_close(w[1], torch.zeros(3), atol=0, rtol=0, name="weights of a query whose keys are all masked (must be 0)")
 assert_close(out[1], torch.zeros(2), atol=0, rtol=0, name="output of a query whose keys are all masked (must be 0)")
 
-out16, w16 = scaled_dot_product_attention(q3.half(), k3.half(), v3.half(), mask=causal)
+try:
+    out16, w16 = scaled_dot_product_attention(q3.half(), k3.half(), v3.half(), mask=causal)
+except RuntimeError as error:
+    raise AssertionError(f"float16 inputs with a mask raised {error!r}: a literal such as -1e9 does not fit in float16 "
+                         "(its largest magnitude is 65504); fill masked scores with torch.finfo(scores.dtype).min") \
+        from None
 assert_tensor(out16, shape=(3, 2), dtype=torch.float16, name="float16 output")
 assert torch.isfinite(out16).all(), "float16 output has NaN/inf (fill masked scores with torch.finfo(dtype).min)"
 
-expect_value_error(scaled_dot_product_attention, torch.randn(2, 5, 8), torch.randn(2, 7, 6), torch.randn(2, 7, 3),
+# every error the docstring promises, one call each
+a, b = torch.randn(2, 5, 8), torch.randn(2, 7, 8)
+expect_value_error(scaled_dot_product_attention, torch.randn(8), b, b, mention=["(8,)"],
+                   name="scaled_dot_product_attention with a 1-D query")
+expect_value_error(scaled_dot_product_attention, a, torch.randn(2, 7, 6), torch.randn(2, 7, 3),
                    mention=["8", "6"], name="scaled_dot_product_attention with d_k 8 for q and 6 for k")
+expect_value_error(scaled_dot_product_attention, a, b, torch.randn(2, 6, 3), mention=["7", "6"],
+                   name="scaled_dot_product_attention with 7 keys but 6 values")
+expect_value_error(scaled_dot_product_attention, a, b, b, torch.ones(5, 7), mention=["float"],
+                   name="scaled_dot_product_attention with a float mask (masks are bool: True = allowed)")
+expect_value_error(scaled_dot_product_attention, a, b, b, torch.ones(7, dtype=torch.bool), mention=["(7,)"],
+                   name="scaled_dot_product_attention with a 1-D (T_k,) mask (the rule: last two dims (T_q or 1, "
+                        "T_k); a key mask is (B, 1, T_k) or (1, T_k))")
+expect_value_error(scaled_dot_product_attention, a, b, b, torch.ones(7, 5, dtype=torch.bool), mention=["(7, 5)"],
+                   name="scaled_dot_product_attention with a (T_k, T_q) mask (the rule: last two dims (T_q or 1, T_k))")
 with forbid("scaled_dot_product_attention", exercise="scaled_dot_product_attention"):
     scaled_dot_product_attention(q, k, v)
 
@@ -395,7 +427,7 @@ assert_close(_w[1, 2], torch.nn.functional.one_hot(torch.tensor(4), 9).double(),
              name="weights of a query with only key 4 allowed")
 assert_close(_o[1, 2], _v[1, 4], atol=1e-12, name="output of a query with only key 4 allowed (value 4)")
 assert_close(_o[0, 0], torch.zeros(4, dtype=torch.float64), atol=0, rtol=0, name="output of a fully masked row")
-_check(_q, _k, _v, torch.rand(9, generator=_gen) > 0.3, label="(T_k,) key mask")
+_check(_q, _k, _v, torch.rand(1, 9, generator=_gen) > 0.3, label="(1, T_k) key mask shared by every query")
 _check(_q, _k, _v, torch.rand(6, 9, generator=_gen) > 0.3, label="(T_q, T_k) mask shared by the batch")
 _pad = torch.arange(9)[None, None, :] < torch.tensor([9, 4, 1])[:, None, None]
 _check(_q, _k, _v, _pad, label="(B, 1, T_k) key-padding mask")
@@ -420,7 +452,7 @@ assert_close(_got, _want, atol=1e-5, name="output vs torch.nn.functional.scaled_
 _qn = torch.full((1, 2, 4), 300.0, dtype=torch.float64)
 _kn = torch.full((1, 3, 4), -300.0, dtype=torch.float64)
 _kn[0, 1] = -290.0
-_o, _w = _check(_qn, _kn, _rand(1, 3, 2), torch.tensor([True, False, True]), label="scores near -1.8e5, key 1 masked")
+_o, _w = _check(_qn, _kn, _rand(1, 3, 2), torch.tensor([[True, False, True]]), label="scores near -1.8e5, key 1 masked")
 assert _w[0, 0, 1] == 0, "a masked key got weight: the fill value must be below every real score (torch.finfo(dtype).min)"
 
 # float16 with a fully masked row and large-ish scores
@@ -456,6 +488,10 @@ expect_value_error(scaled_dot_product_attention, _rand(5, 4), _rand(6, 4), _rand
 expect_value_error(scaled_dot_product_attention, _rand(5, 4), _rand(6, 4), _rand(6, 3),
                    torch.ones(5, 7, dtype=torch.bool), mention=["7"],
                    name="scaled_dot_product_attention with a (5, 7) mask for 6 keys")
+expect_value_error(scaled_dot_product_attention, _rand(5, 4), _rand(6, 4), _rand(6, 3),
+                   torch.ones(6, dtype=torch.bool), name="scaled_dot_product_attention with a 1-D (T_k,) mask")
+expect_value_error(scaled_dot_product_attention, _rand(2, 5, 4), _rand(2, 6, 4), _rand(2, 6, 3),
+                   torch.ones(2, 3, 6, dtype=torch.bool), name="scaled_dot_product_attention with 3 mask rows for 5 queries")
 ### END HIDDEN TESTS
 
 # %% [markdown]

@@ -365,9 +365,11 @@ print("Concat(heads) @ W_O == Σ_i head_i @ W_O^(i):", torch.allclose(concat @ W
 # `torch.nn.MultiheadAttention` into your module by those names (with `attention_steps.weights.copy_mha_weights`) and
 # require the same outputs and weights.
 #
-# **Masks.** `mask` uses the course's convention, `True` = allowed, and broadcasts against the weights
-# `(B, H, T_q, T_k)`: pass a `(T_q, T_k)` mask such as `causal_mask(T)`, or a 4-D one — a key-padding mask gets its head
-# and query axes as `padding_mask(lengths, S)[:, None, None, :]`, shape `(B, 1, 1, S)`.
+# **Masks.** The rule of notebook 05, unchanged: `True` = allowed, the last two dimensions `(T_q or 1, T_k)`, the
+# ones before them broadcast — now against `(B, H)`. A `(T_q, T_k)` mask such as `causal_mask(T)` is shared by every
+# sequence and head. A per-sequence mask needs its head axis, because broadcasting lines dimensions up from the
+# right: a `(B, 1, T_k)` key-padding mask would put its batch axis against the heads, so pass
+# `padding_mask(lengths, S)[:, None, None, :]`, shape `(B, 1, 1, S)`.
 #
 # When you finish, the test cell will tell you whether your module agrees with PyTorch's to float32 precision.
 
@@ -391,8 +393,9 @@ class MultiHeadAttention(nn.Module):
         query: ``(B, T_q, d_model)`` float tensor.
         key: ``(B, T_k, d_model)``; value: ``(B, T_k, d_model)``. Self-attention passes the same tensor three times.
         mask: optional **bool** tensor, ``True`` where attention is allowed (the opposite of
-            ``nn.MultiheadAttention``'s masks), of 2 or 4 dims and broadcastable to ``(B, num_heads, T_q, T_k)``:
-            ``(T_q, T_k)``, ``(B, 1, 1, T_k)`` (key padding), ``(B, 1, T_q, T_k)``, ``(B, num_heads, T_q, T_k)``.
+            ``nn.MultiheadAttention``'s masks), following notebook 05's rule: at least 2-D, last two dims
+            ``(T_q or 1, T_k)``, broadcastable to ``(B, num_heads, T_q, T_k)`` — e.g. ``(T_q, T_k)``,
+            ``(B, 1, 1, T_k)`` (key padding), ``(B, 1, T_q, T_k)``, ``(B, num_heads, T_q, T_k)``.
 
     Returns:
         ``out``: ``(B, T_q, d_model)``, ``out_proj(merge(softmax(Q_h K_h^T / sqrt(head_dim)) V_h))`` where ``Q_h, K_h,
@@ -405,8 +408,8 @@ class MultiHeadAttention(nn.Module):
 
     Raises:
         ValueError: naming the shapes, if query/key/value are not 3-D, their last dim is not ``d_model``, their batch
-            sizes differ, key and value lengths differ, or the mask is not a bool tensor of 2 or 4 dims that
-            broadcasts to ``(B, num_heads, T_q, T_k)``.
+            sizes differ, key and value lengths differ, or the mask is not a bool tensor that follows the rule
+            above.
 
     Do not call ``torch.nn.functional.scaled_dot_product_attention``, ``nn.MultiheadAttention`` or
     ``F.multi_head_attention_forward``.
@@ -444,15 +447,15 @@ class MultiHeadAttention(nn.Module):
         v = self.v_proj(value).view(B, S, h, d).transpose(1, 2)
         scores = (q * d ** -0.5) @ k.transpose(-2, -1)                    # (B, h, T, S)
         if mask is not None:
-            if mask.dtype != torch.bool or mask.dim() not in (2, 4):
-                raise ValueError(f"mask must be a bool tensor of 2 or 4 dims (True = attend), got "
-                                 f"{mask.dtype} of shape {tuple(mask.shape)}")
+            if mask.dtype != torch.bool:
+                raise ValueError(f"mask must be a bool tensor (True = attend), got {mask.dtype}")
             try:
-                if torch.broadcast_shapes(mask.shape, scores.shape) != scores.shape:
+                if mask.dim() < 2 or mask.shape[-1] != S or mask.shape[-2] not in (1, T) or \
+                        torch.broadcast_shapes(mask.shape, scores.shape) != scores.shape:
                     raise RuntimeError
             except RuntimeError:
-                raise ValueError(f"mask of shape {tuple(mask.shape)} does not broadcast to (B, H, T_q, T_k) = "
-                                 f"{tuple(scores.shape)}") from None
+                raise ValueError(f"mask of shape {tuple(mask.shape)} does not fit (B, H, T_q, T_k) = "
+                                 f"{tuple(scores.shape)}: last two dims (T_q or 1, T_k), the rest broadcast") from None
             scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
         weights = torch.softmax(scores, dim=-1)
         if mask is not None:
@@ -487,6 +490,13 @@ with torch.no_grad():                       # torch starts its biases at zero; r
 copy_mha_weights(torch_mha, mha)
 want_out, want_w = torch_mha(q_in, kv_in, kv_in, need_weights=True, average_attn_weights=False)
 out, w = mha(q_in, kv_in, kv_in)
+with torch.no_grad():  # the per-head scores Q_h K_h^T before any scale, from torch's projections
+    W_in, b_in = torch_mha.in_proj_weight, torch_mha.in_proj_bias
+    heads = lambda t: t.view(2, -1, 4, 4).transpose(1, 2)  # (B, T, 16) -> (B, 4 heads, T, 4)
+    raw_scores = heads(q_in @ W_in[:16].T + b_in[:16]) @ heads(kv_in @ W_in[16:32].T + b_in[16:32]).transpose(-2, -1)
+if torch.allclose(w, torch.softmax(raw_scores / 4, dim=-1), atol=1e-5):
+    raise AssertionError("the weights are softmax(Q_h K_h^T / 4): scale by sqrt(d_k) = sqrt(head_dim) = 2 — d_k is "
+                         "the width of one head (d_model // num_heads), not d_model, and the square root of it")
 assert_close(w, want_w, atol=1e-5, name="weights vs torch.nn.MultiheadAttention with the same weights")
 assert_close(out, want_out, atol=1e-5, name="output vs torch.nn.MultiheadAttention with the same weights")
 
@@ -632,6 +642,9 @@ expect_value_error(_mod, _a, torch.randn(2, 4, 8), torch.randn(2, 5, 8), mention
                    name="MultiHeadAttention with 4 keys but 5 values")
 expect_value_error(_mod, _a, torch.randn(3, 4, 8), torch.randn(3, 4, 8), name="MultiHeadAttention with batch 2 vs 3")
 expect_value_error(_mod, _a, _a, _a, torch.ones(3, 3), name="MultiHeadAttention with a float mask")
+expect_value_error(_mod, _a, _a, _a, torch.ones(3, dtype=torch.bool), name="MultiHeadAttention with a 1-D mask")
+expect_value_error(_mod, _a, torch.randn(2, 4, 8), torch.randn(2, 4, 8), torch.ones(4, 3, dtype=torch.bool),
+                   name="MultiHeadAttention with a (T_k, T_q) mask for 3 queries and 4 keys")
 ### END HIDDEN TESTS
 
 # %% [markdown]
@@ -712,9 +725,6 @@ def neighbour_loss(model, batch):
 
 held_out = neighbour_batch(by_mode(full=2000, fast=200), torch.Generator().manual_seed(1234))  # fixed evaluation set
 histories, accuracy, models = {}, {}, {}
-threads = torch.get_num_threads()
-if device.type == "cpu":
-    torch.set_num_threads(1)     # a model this small trains faster on one CPU thread than on several
 for heads in (1, 2):
     seed_everything(0)
     model = NeighbourModel(heads).to(device)
@@ -729,7 +739,6 @@ for heads in (1, 2):
     accuracy[heads] = both.float().mean().item()
     models[heads] = model
     print(f"{heads} head(s): both neighbours right at {100 * accuracy[heads]:.1f} % of positions")
-torch.set_num_threads(threads)
 report_metric("neighbour task, 2 heads: both neighbours right", accuracy[2], notebook="06_multi_head_attention")
 report_metric("neighbour task, 1 head: both neighbours right", accuracy[1], notebook="06_multi_head_attention")
 

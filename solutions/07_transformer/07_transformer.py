@@ -392,28 +392,35 @@ expect_value_error(_m, torch.randn(2, 5, 12), mention=["12"], name="ffn(x) with 
 #
 # In pre-LN the residual stream itself is never normalised, so the gradient reaches early layers undiminished and
 # training tolerates larger learning rates without warm-up; a pre-LN stack then needs one final LayerNorm on its
-# output. You will compare the two on the dates task.
+# output. You will compare the two on the dates task. In both, dropout acts on each sub-layer's output just before
+# it is added to the residual stream: $x + \mathrm{Dropout}(\mathrm{SelfAttn}(\cdot))$.
 #
 # **Masks, and PyTorch's opposite convention.** In this course a boolean mask is **True where attention is
 # allowed** (as in `F.scaled_dot_product_attention`). Every boolean mask of `nn.MultiheadAttention` and of the
 # `nn.Transformer*` modules — `attn_mask`, `key_padding_mask`, `src_mask`, `tgt_mask`, `memory_mask` — means the
 # opposite: **True = blocked**. PyTorch also fills a query row with no allowed key with NaN, where this course wants
-# a zero output. The helper below does the conversion once; use it inside your layers. It takes a mask whose last
-# two dimensions are (T_query or 1, T_key) and whose optional leading dimension is the batch (or 1), like the
-# `padding_mask(lengths, S)[:, None, :]` of notebook 05.
+# a zero output. The helper below does the conversion once; use it inside your layers. Its masks follow notebook
+# 05's rule: the last two dimensions are (T_query or 1, T_key), and an optional leading one is the batch (or 1) —
+# `causal_mask(T)` of shape (T, T), or a key-padding mask `padding_mask(lengths, S)[:, None, :]` of shape (B, 1, S).
+# (No head axis here: `nn.MultiheadAttention` takes one mask for all its heads.)
 
 # %%
 def attend(attention: nn.MultiheadAttention, query, key, value, mask=None, need_weights=False):
     """Run ``attention`` (batch_first) with the course's mask convention (True = allowed).
 
-    ``mask``: None or bool, broadcastable to (B, T_query, T_key) — e.g. (T_q, T_k), (B, 1, T_k) or (B, T_q, T_k).
+    ``mask``: None or bool, the course's rule: last two dims (T_query or 1, T_key), at most one leading dim (B or 1)
+    — e.g. (T_q, T_k), (B, 1, T_k) or (B, T_q, T_k). Anything else raises ValueError.
     Returns ``(output (B, T_q, D), weights (B, H, T_q, T_k) or None)``; a query row with no allowed key gets a zero
     output and zero weights, never NaN.
     """
     if mask is None:
         return attention(query, key, value, need_weights=need_weights, average_attn_weights=False)
     batch, t_q, t_k = query.shape[0], query.shape[1], key.shape[1]
-    allowed = mask.to(torch.bool).expand(batch, t_q, t_k)
+    if mask.dtype != torch.bool or not 2 <= mask.dim() <= 3 or mask.shape[-1] != t_k or mask.shape[-2] not in (1, t_q) \
+            or (mask.dim() == 3 and mask.shape[0] not in (1, batch)):
+        raise ValueError(f"mask {mask.dtype} {tuple(mask.shape)} does not fit (B, T_q, T_k) = ({batch}, {t_q}, {t_k}): "
+                         "a bool mask, last two dims (T_q or 1, T_k), an optional leading B")
+    allowed = mask.expand(batch, t_q, t_k)
     has_key = allowed.any(dim=-1, keepdim=True)  # (B, T_q, 1)
     # torch wants True = blocked, one (T_q, T_k) slice per batch element and head: index b * H + h.
     blocked = ~(allowed | ~has_key)  # let empty rows see everything for now, then zero them: no NaN anywhere
@@ -454,9 +461,9 @@ class EncoderLayer(nn.Module):
         x: (B, S, D) float. mask: None or bool broadcastable to (B, S, S), **True = may attend** (e.g. a key-padding
         mask of shape (B, 1, S), or (S, S)). A query row with no allowed key gets a zero attention output (the
         ``attend`` helper does this), never NaN.
-        post-LN: ``x = norm1(x + dropout1(SA(x))); x = norm2(x + dropout2(ffn(x)))``
-        pre-LN:  ``x = x + dropout1(SA(norm1(x))); x = x + dropout2(ffn(norm2(x)))`` (no final norm inside the layer)
-        where SA(h) is self-attention with query = key = value = h. Returns (B, S, D), same dtype.
+        Computes the post-LN or the pre-LN layer of the equations above (self-attention with query = key = value),
+        dropout1 / dropout2 on the attention / FFN output before each residual addition; a pre-LN layer has no
+        final norm of its own. Returns (B, S, D), same dtype.
 
     Raises:
         ValueError: in ``__init__`` if num_heads does not divide d_model; in ``forward`` if x is not 3-D or
@@ -665,12 +672,9 @@ class DecoderLayer(nn.Module):
         tgt_mask: None or bool broadcastable to (B, T, T), **True = may attend** (usually the causal mask, (T, T)).
         memory_mask: None or bool broadcastable to (B, T, S), True = may attend (usually (B, 1, S) source padding).
         A query row with no allowed key gets a zero attention output (``attend`` does this), never NaN.
-        post-LN: ``x = norm1(x + dropout1(SA(x, tgt_mask)))``; ``x = norm2(x + dropout2(CA(x, memory, memory_mask)))``;
-                 ``x = norm3(x + dropout3(ffn(x)))``
-        pre-LN:  ``x = x + dropout1(SA(norm1(x)))``; ``x = x + dropout2(CA(norm2(x), memory))``;
-                 ``x = x + dropout3(ffn(norm3(x)))``
-        SA(h) is self-attention (query = key = value = h); CA(h, memory) takes its **queries from h** and its keys
-        and values from ``memory``. Returns (B, T, D).
+        Computes the three sub-layers of the equations above in order, post-LN or pre-LN, each with its own dropout
+        before the residual addition; cross-attention takes its **queries from the decoder** and its keys and values
+        from ``memory`` (never normalised by this layer). Returns (B, T, D).
 
     Raises:
         ValueError: in ``__init__`` if num_heads does not divide d_model; in ``forward`` if x or memory is not 3-D,
@@ -720,6 +724,11 @@ assert isinstance(getattr(layer, "cross_attn", None), nn.MultiheadAttention), "D
 x, memory = random_tensor(2, 4, 16, seed=4), random_tensor(2, 6, 16, seed=5)
 causal = torch.ones(4, 4, dtype=torch.bool).tril()
 src_pad = torch.arange(6)[None, :] < torch.tensor([6, 2])[:, None]  # (B, S), True on real source tokens
+changed = x.clone()
+changed[:, 2] += 5.0  # change the decoder input at position 2
+out, out_changed = layer(x, memory, causal), layer(changed, memory, causal)
+assert_close(out_changed[:, :2], out[:, :2], name="outputs at positions 0-1 after changing position 2 "
+             "(the causal mask must stop information from the future: pass tgt_mask to the self-attention)")
 for norm_first in (False, True):
     torch_layer = nn.TransformerDecoderLayer(16, 4, 32, dropout=0.0, batch_first=True, norm_first=norm_first).train()
     layer = copy_decoder_layer_weights(torch_layer, DecoderLayer(16, 4, 32, norm_first=norm_first)).eval()
@@ -728,11 +737,6 @@ for norm_first in (False, True):
     assert_tensor(out, shape=(2, 4, 16), dtype=torch.float32, name=f"{kind} DecoderLayer(x, memory, ...)")
     assert_close(out, torch_layer(x, memory, tgt_mask=~causal, memory_key_padding_mask=~src_pad),
                  name=f"{kind} DecoderLayer vs torch.nn.TransformerDecoderLayer with the same weights")
-changed = x.clone()
-changed[:, 2] += 5.0  # change the decoder input at position 2
-out, out_changed = layer(x, memory, causal), layer(changed, memory, causal)
-assert_close(out_changed[:, :2], out[:, :2], name="outputs at positions 0-1 after changing position 2 "
-             "(the causal mask must stop information from the future)")
 expect_value_error(layer, x, random_tensor(3, 6, 16), mention=["(3, 6, 16)"],
                    name="DecoderLayer with x of batch 2 and memory of batch 3")
 
@@ -992,6 +996,30 @@ assert_close(model(torch.cat([src, torch.zeros(2, 3, dtype=torch.long)], 1), tgt
              name="logits after appending 3 more PAD columns to src (padding must be masked)")
 expect_value_error(model.encode, torch.zeros(2, 17, dtype=torch.long), mention=["17"],
                    name="encode of a source longer than max_len = 16")
+
+
+class PassThrough(nn.Module):  # stands in for every layer: what reaches the output is the embedding step alone
+    def forward(self, x, *masks_and_memory):
+        return x
+
+
+probe = Transformer(30, 20, d_model=32, num_heads=4, num_layers=1, d_ff=64, dropout=0.0, max_len=16).eval()
+probe.encoder_layers, probe.decoder_layers = nn.ModuleList([PassThrough()]), nn.ModuleList([PassThrough()])
+for side, embed, ids in (("encode", probe.src_embed, src), ("decode", probe.tgt_embed, tgt_in)):
+    with torch.no_grad():
+        got = probe.encode(ids)[0] if side == "encode" else probe.decode(ids, memory, src_mask)
+        table, length = embed.weight[ids], ids.shape[1]
+        want = table * math.sqrt(32) + probe.pe[:length]
+        unscaled = table + probe.pe[:length]
+        if side == "decode":
+            want, unscaled = probe.output(want), probe.output(unscaled)
+    if torch.allclose(got, unscaled, atol=1e-5):
+        raise AssertionError(f"{side} adds the positional encoding to the raw embeddings: multiply them by "
+                             "sqrt(d_model) first. With std d_model**-0.5 an embedding has length about 1 while "
+                             "the encoding's length is about sqrt(d_model / 2): unscaled, position would drown content")
+    assert_close(got, want, name=f"{side} with every layer replaced by a pass-through (should be "
+                 f"{'src' if side == 'encode' else 'tgt'}_embed(ids) * sqrt(d_model) + pe[:length]"
+                 f"{', then output(...)' if side == 'decode' else ''})")
 
 ### BEGIN HIDDEN TESTS
 import numpy as _np

@@ -409,6 +409,16 @@ assert len(vit.blocks) == 2 and all(block.norm_first for block in vit.blocks), "
 x = torch.rand(5, 1, 8, 8)
 logits = vit(x)
 assert_tensor(logits, shape=(5, 10), dtype=torch.float32, name="VisionTransformer()(x)")
+with torch.no_grad():  # the forward pass written out, to see which token the head reads
+    tokens = torch.cat([vit.cls_token.expand(5, -1, -1), vit.patch_embed(x)], dim=1) + vit.pos_embed
+    for block in vit.blocks:
+        tokens = block(tokens)
+    tokens = vit.norm(tokens)
+if torch.allclose(logits, vit.head(tokens.mean(dim=1)), atol=1e-5):
+    raise AssertionError("the head reads the mean of all tokens: read the [CLS] token, position 0 after the blocks "
+                         "and the final norm — the token that has no patch of its own and gathers from all of them")
+assert_close(logits, vit.head(tokens[:, 0]), name="logits (should be head(norm(x)[:, 0]): the [CLS] token after the "
+             "blocks and the final norm)")
 
 
 def shuffle_patches(images, order, p=2):

@@ -359,8 +359,9 @@ print(f"after {max(hops)} layers the signal is proportional to sqrt(degree + 1):
 # ### Exercise 2 — `attention_adjacency(q, k, mask=None)`
 #
 # Return the attention weights $\alpha$ themselves: the weighted adjacency matrix of the graph that attention
-# builds. Scale the scores by $\sqrt d$ with $d$ = the width of $q$ and $k$. The mask follows the course's
-# convention, **True where attention is allowed** — here: where there is an edge $i \leftarrow j$ — as in
+# builds. Scale the scores by $\sqrt d$ with $d$ = the width of $q$ and $k$. The mask follows the course's rule from
+# notebook 05 — last two dimensions $(N_q$ or $1, N_k)$, the ones before them broadcast — and its convention,
+# **True where attention is allowed** — here: where there is an edge $i \leftarrow j$ — as in
 # `F.scaled_dot_product_attention`. (Every boolean mask of `nn.MultiheadAttention` and `nn.Transformer*` —
 # `attn_mask`, `key_padding_mask`, … — means the opposite: True = blocked.) A node with no allowed edge gets a row of
 # zeros, never NaN. You may use `torch.softmax` (you wrote your own in notebook 00); calling
@@ -437,9 +438,10 @@ q, k = random_tensor(4, 3, seed=5), random_tensor(4, 3, seed=6)
 w = attention_adjacency(q, k, graph)
 assert_tensor(w, shape=(4, 4), dtype=torch.float32, name="attention_adjacency with a graph as mask")
 assert torch.isfinite(w).all(), "a node without edges gave NaN or inf: its row must be all zeros"
+assert_close(w[3], torch.zeros(4), name="the row of node 3, which has no allowed key (it must be all zeros: with "
+             "finfo.min in every position softmax returns a uniform row, so zero such rows explicitly)")
 assert_close(w[~graph], torch.zeros(int((~graph).sum())), name="weights on missing edges (mask False)")
 assert_close(w[:3].sum(-1), torch.ones(3), name="rows of nodes with edges summed over the keys")
-assert_close(w[3], torch.zeros(4), name="the row of a node with no allowed key")
 v = random_tensor(4, 2, seed=7)
 with torch.no_grad():
     reference = F.scaled_dot_product_attention(q[None, :3], k[None], v[None], attn_mask=graph[None, :3])
@@ -786,11 +788,13 @@ print(f"mean attention weight on an edge inside a community {inside:.3f}, betwee
 # layers to connect distant parts. The block:
 #
 # - three **1 × 1 convolutions** — a 1 × 1 convolution is a linear layer applied at every position, i.e. exactly the
-#   projections $W_Q, W_K, W_V$: $f(x)$ gives queries and $g(x)$ keys, both with $C/8$ channels (a cheap, low-rank
-#   score, like one head), and $h(x)$ gives values with $C$ channels;
-# - scores $s_{pq} = f(x)_p \cdot g(x)_q$ between positions $p$ and $q$ (SAGAN does not divide by a square root),
-#   softmax over $q$: $\beta_{pq}$ is how much position $p$ attends to position $q$; output $o_p = \sum_q \beta_{pq}\,
-#   h(x)_q$;
+#   projections $W_Q, W_K, W_V$: $f(x)$ and $g(x)$ with $C/8$ channels each (a cheap, low-rank score, like one
+#   head), and $h(x)$ with $C$ channels for the values;
+# - in the paper's notation, scores $s_{ij} = f(x_i)^\top g(x_j)$ between positions $i$ and $j$ (SAGAN does not
+#   divide by a square root), normalised **over $i$**:
+#   $\beta_{j,i} = \exp(s_{ij}) / \sum_{i'} \exp(s_{i'j})$ is how much position $j$ attends to position $i$, and
+#   the output at $j$ is $o_j = \sum_i \beta_{j,i}\, h(x_i)$. In the words of notebook 05: $g(x_j)$ is the query
+#   of position $j$, $f(x_i)$ the key of position $i$, $h(x_i)$ its value;
 # - a learned scalar **γ, initialised to 0**: $y = \gamma\, o + x$. At the start the block is the identity, so
 #   it can be dropped into a network without disturbing it; the network first learns with local features and turns
 #   up γ as attention becomes useful.
@@ -807,22 +811,23 @@ print(f"mean attention weight on an edge inside a community {inside:.3f}, betwee
 
 # %% nbgrader={"grade": false, "grade_id": "SelfAttention2d", "locked": false, "schema_version": 3, "solution": true, "task": false}
 class SelfAttention2d(nn.Module):
-    """SAGAN's self-attention over the H·W positions of a feature map.
+    """SAGAN's self-attention over the H·W positions of a feature map (simplified: the paper's value path is a
+    1×1 convolution h to C/8 channels followed by another one, v, back to C; here one h maps C to C).
 
     Attributes (created in ``__init__``; no other parameters):
-        f: ``nn.Conv2d(channels, max(channels // 8, 1), kernel_size=1)`` — queries.
-        g: ``nn.Conv2d(channels, max(channels // 8, 1), kernel_size=1)`` — keys.
-        h: ``nn.Conv2d(channels, channels, kernel_size=1)`` — values.
+        f: ``nn.Conv2d(channels, max(channels // 8, 1), kernel_size=1)`` — the keys, f(x_i).
+        g: ``nn.Conv2d(channels, max(channels // 8, 1), kernel_size=1)`` — the queries, g(x_j).
+        h: ``nn.Conv2d(channels, channels, kernel_size=1)`` — the values, h(x_i).
             (All three with their default bias and default initialisation.)
         gamma: ``nn.Parameter`` of shape (1,), initialised to 0, so a new block returns its input unchanged.
 
     forward(x) with x of shape (B, channels, H, W), any float dtype matching the parameters, returns
-    ``(y, weights)``:
-        - positions are flattened row-major, p = row · W + column (the order of ``x.flatten(2)``);
-        - scores s[b, p, q] = f(x)[b, :, p] · g(x)[b, :, q] — **not** divided by any square root (as in SAGAN);
-        - weights[b, p, :] = softmax over all H·W positions q of s[b, p, :]; shape (B, H·W, H·W), each row sums
-          to 1 (row p: where position p looks);
-        - o[b, :, p] = Σ_q weights[b, p, q] · h(x)[b, :, q], reshaped to (B, channels, H, W);
+    ``(y, weights)``, following the paper's equations:
+        - positions are flattened row-major, position = row · W + column (the order of ``x.flatten(2)``);
+        - scores s[b, i, j] = f(x)[b, :, i] · g(x)[b, :, j] — **not** divided by any square root (as in SAGAN);
+        - beta[b, j, i] = exp(s[b, i, j]) / Σ_i' exp(s[b, i', j]): normalised over i, the attended position;
+          ``weights`` is beta, shape (B, H·W, H·W), each row sums to 1 (row j: where position j looks);
+        - o[b, :, j] = Σ_i beta[b, j, i] · h(x)[b, :, i], reshaped to (B, channels, H, W);
         - y = gamma · o + x, shape (B, channels, H, W).
     Gradients flow to x and to every parameter (to f, g, h once gamma ≠ 0). ``x`` is not modified.
 
@@ -848,10 +853,10 @@ class SelfAttention2d(nn.Module):
         if x.dim() != 4 or x.shape[1] != self.channels:
             raise ValueError(f"x must be (B, {self.channels}, H, W), got shape {tuple(x.shape)}")
         b, c, height, width = x.shape
-        queries = self.f(x).flatten(2).transpose(1, 2)  # (B, HW, C/8)
-        keys = self.g(x).flatten(2)  # (B, C/8, HW)
-        values = self.h(x).flatten(2)  # (B, C, HW)
-        weights = torch.softmax(queries @ keys, dim=-1)  # (B, HW, HW), row p = where p looks
+        keys = self.f(x).flatten(2)  # (B, C/8, HW): f(x_i)
+        queries = self.g(x).flatten(2).transpose(1, 2)  # (B, HW, C/8): g(x_j)
+        values = self.h(x).flatten(2)  # (B, C, HW): h(x_i)
+        weights = torch.softmax(queries @ keys, dim=-1)  # beta (B, HW, HW): [j, i] = softmax over i of s_ij
         out = (values @ weights.transpose(1, 2)).view(b, c, height, width)
         return self.gamma * out + x, weights
         ### END SOLUTION
@@ -874,13 +879,25 @@ assert_tensor(y, shape=(2, 16, 3, 5), dtype=torch.float32, name="SelfAttention2d
 assert_tensor(weights, shape=(2, 15, 15), dtype=torch.float32,
               name="SelfAttention2d weights (B, H*W, H*W): attention between the 3*5 positions, not the channels")
 assert_close(y, x, atol=0, rtol=0, name="output of a new block (gamma = 0 makes it the identity)")
-assert_close(weights.sum(-1), torch.ones(2, 15), name="attention weights summed over positions q (rows must sum to 1)")
+assert_close(weights.sum(-1), torch.ones(2, 15), name="attention weights summed over positions i (rows must sum to 1)")
 with torch.no_grad():
     block.gamma.fill_(1.0)
+    for conv in (block.f, block.g):  # larger scores: a square-root scale would now change the weights visibly
+        conv.weight.mul_(4.0)
 y, weights = block(x)
-values = block.h(x).flatten(2)
+with torch.no_grad():
+    keys, queries, values = block.f(x).flatten(2), block.g(x).flatten(2), block.h(x).flatten(2)
+    scores = queries.transpose(1, 2) @ keys  # [b, j, i] = g(x_j) . f(x_i) = s_ij
+if torch.allclose(weights, torch.softmax(scores / math.sqrt(2), dim=-1), atol=1e-5):
+    raise AssertionError("SelfAttention2d divides the scores by sqrt(d): SAGAN does not scale them, "
+                         "s_ij = f(x_i) . g(x_j) as it is")
+if torch.allclose(weights, torch.softmax(scores.transpose(1, 2), dim=-1), atol=1e-5):
+    raise AssertionError("SelfAttention2d swaps the roles of f and g: in SAGAN g(x_j) is the query of position j and "
+                         "f(x_i) the key of position i (s_ij = f(x_i) . g(x_j), normalised over i)")
+assert_close(weights, torch.softmax(scores, dim=-1), atol=1e-5,
+             name="SelfAttention2d weights (row j: softmax over i of s_ij = f(x_i) . g(x_j), not scaled)")
 assert_close(y - x, (values @ weights.transpose(1, 2)).view(2, 16, 3, 5), atol=1e-5,
-             name="y - x with gamma = 1 (should be o[:, :, p] = sum over q of weights[:, p, q] * h(x)[:, :, q])")
+             name="y - x with gamma = 1 (should be o[:, :, j] = sum over i of weights[:, j, i] * h(x)[:, :, i])")
 expect_value_error(block, random_tensor(2, 8, 3, 3), mention=["8"], name="SelfAttention2d(16) on 8 channels")
 
 ### BEGIN HIDDEN TESTS
@@ -890,10 +907,10 @@ def _reference_self_attention(x, fw, fb, gw, gb, hw, hb, gamma):
     flat = x.reshape(b, c, height * width)
     conv = lambda w, bias: np.einsum("oc,bcp->bop", w[:, :, 0, 0], flat) + bias[None, :, None]
     f, g, h = conv(fw, fb), conv(gw, gb), conv(hw, hb)
-    s = np.einsum("bcp,bcq->bpq", f, g)
+    s = np.einsum("bci,bcj->bji", f, g)  # s_ij, stored with the query position j first
     e = np.exp(s - s.max(-1, keepdims=True))
-    w = e / e.sum(-1, keepdims=True)
-    o = np.einsum("bpq,bcq->bcp", w, h)
+    w = e / e.sum(-1, keepdims=True)  # beta[b, j, i], normalised over i
+    o = np.einsum("bji,bci->bcj", w, h)
     return torch.from_numpy((gamma[0] * o + flat).reshape(b, c, height, width)), torch.from_numpy(w)
 
 def _params(m):
@@ -950,8 +967,8 @@ expect_value_error(SelfAttention2d(8), torch.randn(2, 5, 3, 3), mention=["5"], n
 
 # %% [markdown]
 # It is ordinary scaled dot-product attention in disguise: with the feature map flattened to tokens, the block's
-# output equals PyTorch's attention with `scale=1` (no $\sqrt d$, as SAGAN) on the projected queries, keys and
-# values. So yes, MHA fits in a CNN: replace the single head by `nn.MultiheadAttention(C, num_heads,
+# output equals PyTorch's attention with `scale=1` (no $\sqrt d$, as SAGAN) on the queries $g(x)$, keys $f(x)$ and
+# values $h(x)$. So yes, MHA fits in a CNN: replace the single head by `nn.MultiheadAttention(C, num_heads,
 # batch_first=True)` on `x.flatten(2).transpose(1, 2)` and reshape back.
 
 # %%
@@ -962,7 +979,7 @@ with torch.no_grad():
 x = torch.randn(2, 16, 6, 6)
 y, _ = block(x)
 tokens = lambda t: t.flatten(2).transpose(1, 2)  # (B, C, H, W) -> (B, H*W, C): positions become tokens
-o = F.scaled_dot_product_attention(tokens(block.f(x)), tokens(block.g(x)), tokens(block.h(x)), scale=1.0)
+o = F.scaled_dot_product_attention(tokens(block.g(x)), tokens(block.f(x)), tokens(block.h(x)), scale=1.0)
 print("SelfAttention2d vs scaled_dot_product_attention on flattened positions, max |difference|:",
       f"{((y - x) - o.transpose(1, 2).reshape_as(x)).abs().max():.2e}")
 

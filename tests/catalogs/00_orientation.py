@@ -86,6 +86,9 @@ def softmax(x, dim=-1):
     return e / e.sum(dim=dim)
 ''',
         },
+        "visible": {
+            "no max subtraction (overflows for large inputs)": "subtract the maximum",
+        },
         "right": {
             "max-shifted, vectorised (torch.max values)": '''
 def softmax(x, dim=-1):

@@ -174,6 +174,10 @@ class SEBlock(nn.Module):''' + _SE_INIT + '''
         return torch.sigmoid(self.fc2(torch.relu(self.fc1(global_average_pool(x)))))
 ''' + _SE_FORWARD,
         },
+        "visible": {
+            "softmax over the channels instead of a sigmoid per channel": "per-channel sigmoid",
+            "softmax written by hand (gates sum to 1)": "not a sigmoid",
+        },
         "right": {
             "F.linear with the layers' weights, sigmoid by hand": _se('''
         z = x.mean(dim=(2, 3))

@@ -15,10 +15,13 @@ _CHECKS = '''
     if mask is not None:
         if mask.dtype != torch.bool:
             raise ValueError(f"mask must be bool, got {mask.dtype}")
+        scores = q.shape[:-1] + (k.shape[-2],)
+        if mask.dim() < 2 or mask.shape[-1] != scores[-1] or mask.shape[-2] not in (1, scores[-2]):
+            raise ValueError(f"mask {tuple(mask.shape)}: last two dims must be (T_q or 1, T_k) of {tuple(scores)}")
         try:
-            torch.broadcast_shapes(mask.shape, q.shape[:-1] + (k.shape[-2],))
+            torch.broadcast_shapes(mask.shape, scores)
         except RuntimeError:
-            raise ValueError(f"mask {tuple(mask.shape)} does not fit scores {tuple(q.shape[:-1] + (k.shape[-2],))}") from None
+            raise ValueError(f"mask {tuple(mask.shape)} does not fit scores {tuple(scores)}") from None
 '''
 
 _HEAD = '''
@@ -133,6 +136,9 @@ def scaled_dot_product_attention(q, k, v, mask=None):
         w = torch.where(mask.any(-1, keepdim=True), w, torch.zeros((), dtype=w.dtype))
     return w @ v, w
 ''',
+        },
+        "visible": {
+            "masked scores filled with -1e9 (overflows float16)": "-1e9",
         },
         "right": {
             "matmul, finfo.min fill, fully masked rows zeroed with where": _sdpa(_SCALED),

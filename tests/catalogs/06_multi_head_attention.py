@@ -52,10 +52,11 @@ class MultiHeadAttention(nn.Module):
             raise ValueError(f"batch sizes differ: {{shapes}}")
         if key.shape[1] != value.shape[1]:
             raise ValueError(f"key and value lengths differ: {{shapes}}")
-        if mask is not None and mask.dtype != torch.bool:
-            raise ValueError(f"mask must be bool, got {{mask.dtype}}")
         B, T, D = query.shape
         S, h, d = key.shape[1], self.num_heads, self.head_dim
+        if mask is not None and (mask.dtype != torch.bool or mask.dim() < 2 or mask.shape[-1] != S
+                                 or mask.shape[-2] not in (1, T)):
+            raise ValueError(f"mask must be bool with last dims (T_q or 1, T_k), got {{mask.dtype}} {{tuple(mask.shape)}}")
         q = {split_q}
         k = self.k_proj(key).view(B, S, h, d).transpose(1, 2)
         v = {split_v}
@@ -181,6 +182,9 @@ def split_heads(x, num_heads):
                 merge="torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask).transpose(1, 2)"
                       ".reshape(B, T, D)"),
         },
+        "visible": {
+            "scaled by sqrt(d_model) instead of sqrt(head_dim)": "width of one head",
+        },
         "right": {
             "matmul with the scale on the scores": _mha(),
             "projection by einsum with the Linear's weight, queries scaled first": _mha(
@@ -212,10 +216,11 @@ class MultiHeadAttention(nn.Module):
                 raise ValueError(f"expected (B, T, {self.d_model}), got {tuple(t.shape)}")
         if not (query.shape[0] == key.shape[0] == value.shape[0]) or key.shape[1] != value.shape[1]:
             raise ValueError(f"shapes disagree: {tuple(query.shape)}, {tuple(key.shape)}, {tuple(value.shape)}")
-        if mask is not None and mask.dtype != torch.bool:
-            raise ValueError(f"mask must be bool, got {mask.dtype}")
         B, T, _ = query.shape
         S, d = key.shape[1], self.head_dim
+        if mask is not None:
+            if mask.dtype != torch.bool or mask.dim() < 2 or mask.shape[-2:] not in ((T, S), (1, S)):
+                raise ValueError(f"mask must be bool, last dims (T_q or 1, T_k); got {mask.dtype} {tuple(mask.shape)}")
         Q, K, V = self.q_proj(query), self.k_proj(key), self.v_proj(value)
         if mask is not None:
             mask = mask.expand(B, self.num_heads, T, S)

@@ -373,6 +373,9 @@ class EncoderLayer(nn.Module):
                        "        if tgt_mask is not None:\n"
                        "            tgt_mask = tgt_mask | torch.ones(x.shape[1], x.shape[1], dtype=torch.bool).tril(1)\n")),
         },
+        "visible": {
+            "look-ahead mask ignored": "causal mask",
+        },
         "right": {
             "sub-layer list, float additive masks": '''
 class DecoderLayer(nn.Module):
@@ -438,6 +441,9 @@ class DecoderLayer(nn.Module):
             "causal mask off by one (diagonal hidden)": _edit(
                 _TR, ("torch.ones(T, T, dtype=torch.bool, device=tgt_in.device).tril()",
                       "torch.ones(T, T, dtype=torch.bool, device=tgt_in.device).tril(-1)")),
+        },
+        "visible": {
+            "embeddings not scaled by sqrt(D)": "sqrt(d_model) first",
         },
         "right": {
             "causal and target-padding mask, (B, T, T)": _edit(

@@ -138,6 +138,11 @@ def patchify(images, patch_size):
             "channels and pixels swapped in the output (B, N, D) built by a plain reshape": _edit(
                 _EMBED, ("return self.proj(images).flatten(2).transpose(1, 2)",
                          "y = self.proj(images)\n        return y.reshape(y.shape[0], -1, y.shape[1])")),
+            "num_patches not squared": _edit(_EMBED, ("self.num_patches = (image_size // patch_size) ** 2",
+                                                       "self.num_patches = image_size // patch_size")),
+        },
+        "visible": {
+            "num_patches not squared": "num_patches",
         },
         "right": {
             "permute and reshape": _edit(_EMBED, ("return self.proj(images).flatten(2).transpose(1, 2)",
@@ -169,6 +174,9 @@ def patchify(images, patch_size):
                 _VIT, ("nn.Parameter(torch.randn(1, n + 1, d_model) * 0.02)", "nn.Parameter(torch.randn(1, n, d_model) * 0.02)"),
                 ("x = torch.cat([self.cls_token.expand(tokens.shape[0], -1, -1), tokens], dim=1) + self.pos_embed",
                  "x = torch.cat([self.cls_token.expand(tokens.shape[0], -1, -1), tokens + self.pos_embed], dim=1)")),
+        },
+        "visible": {
+            "mean of all tokens instead of [CLS]": "[CLS] token",
         },
         "right": {
             "norm applied to the [CLS] row only": _edit(_VIT, ("self.head(self.norm(x)[:, 0])", "self.head(self.norm(x[:, 0]))")),

@@ -252,6 +252,9 @@ def attention_adjacency(q, k, mask=None):
     return w if mask is None else w.masked_fill(~mask, 0.0)
 ''',
         },
+        "visible": {
+            "finfo.min fill but empty rows left uniform instead of zero": "no allowed key",
+        },
         "right": {
             "einsum and a hand-written stable softmax": '''
 def attention_adjacency(q, k, mask=None):''' + _AA_CHECKS + '''
@@ -296,14 +299,14 @@ def attention_adjacency(q, k, mask=None):''' + _AA_CHECKS + '''
         "wrong": {
             "gamma starts at 1 (the block is not the identity at first)": _SA_INIT.replace(
                 "torch.zeros(1)", "torch.ones(1)") + '''
-        q = self.f(x).flatten(2).transpose(1, 2)
-        w = torch.softmax(q @ self.g(x).flatten(2), dim=-1)
+        q = self.g(x).flatten(2).transpose(1, 2)
+        w = torch.softmax(q @ self.f(x).flatten(2), dim=-1)
         o = (self.h(x).flatten(2) @ w.transpose(1, 2)).view(b, c, hh, ww)
         return self.gamma * o + x, w
 ''',
             "softmax over the queries (columns sum to 1)": _SA_INIT + '''
-        q = self.f(x).flatten(2).transpose(1, 2)
-        w = torch.softmax(q @ self.g(x).flatten(2), dim=1)
+        q = self.g(x).flatten(2).transpose(1, 2)
+        w = torch.softmax(q @ self.f(x).flatten(2), dim=1)
         o = (self.h(x).flatten(2) @ w.transpose(1, 2)).view(b, c, hh, ww)
         return self.gamma * o + x, w
 ''',
@@ -314,71 +317,81 @@ def attention_adjacency(q, k, mask=None):''' + _AA_CHECKS + '''
         return self.gamma * o + x, w
 ''',
             "residual dropped (y = gamma * o)": _SA_INIT + '''
-        q = self.f(x).flatten(2).transpose(1, 2)
-        w = torch.softmax(q @ self.g(x).flatten(2), dim=-1)
+        q = self.g(x).flatten(2).transpose(1, 2)
+        w = torch.softmax(q @ self.f(x).flatten(2), dim=-1)
         o = (self.h(x).flatten(2) @ w.transpose(1, 2)).view(b, c, hh, ww)
         return self.gamma * o, w
 ''',
             "scores divided by sqrt(C/8) (SAGAN does not scale)": _SA_INIT + '''
-        q = self.f(x).flatten(2).transpose(1, 2)
-        w = torch.softmax(q @ self.g(x).flatten(2) / q.shape[-1] ** 0.5, dim=-1)
+        q = self.g(x).flatten(2).transpose(1, 2)
+        w = torch.softmax(q @ self.f(x).flatten(2) / q.shape[-1] ** 0.5, dim=-1)
         o = (self.h(x).flatten(2) @ w.transpose(1, 2)).view(b, c, hh, ww)
         return self.gamma * o + x, w
 ''',
             "weights not transposed when mixing values (o_p uses column p)": _SA_INIT + '''
-        q = self.f(x).flatten(2).transpose(1, 2)
-        w = torch.softmax(q @ self.g(x).flatten(2), dim=-1)
+        q = self.g(x).flatten(2).transpose(1, 2)
+        w = torch.softmax(q @ self.f(x).flatten(2), dim=-1)
         o = (self.h(x).flatten(2) @ w).view(b, c, hh, ww)
         return self.gamma * o + x, w
 ''',
             "f and g keep all C channels": _SA_INIT.replace("r = max(channels // 8, 1)", "r = channels") + '''
-        q = self.f(x).flatten(2).transpose(1, 2)
-        w = torch.softmax(q @ self.g(x).flatten(2), dim=-1)
+        q = self.g(x).flatten(2).transpose(1, 2)
+        w = torch.softmax(q @ self.f(x).flatten(2), dim=-1)
         o = (self.h(x).flatten(2) @ w.transpose(1, 2)).view(b, c, hh, ww)
         return self.gamma * o + x, w
 ''',
             "channels // 8 without a floor of 1 (breaks for fewer than 8 channels)":
                 _SA_INIT.replace("r = max(channels // 8, 1)", "r = channels // 8") + '''
-        q = self.f(x).flatten(2).transpose(1, 2)
-        w = torch.softmax(q @ self.g(x).flatten(2), dim=-1)
+        q = self.g(x).flatten(2).transpose(1, 2)
+        w = torch.softmax(q @ self.f(x).flatten(2), dim=-1)
         o = (self.h(x).flatten(2) @ w.transpose(1, 2)).view(b, c, hh, ww)
         return self.gamma * o + x, w
 ''',
             "gamma a plain zero tensor, not a learned parameter": _SA_INIT.replace(
                 "self.gamma = nn.Parameter(torch.zeros(1))", "self.register_buffer('gamma', torch.zeros(1))") + '''
-        q = self.f(x).flatten(2).transpose(1, 2)
-        w = torch.softmax(q @ self.g(x).flatten(2), dim=-1)
+        q = self.g(x).flatten(2).transpose(1, 2)
+        w = torch.softmax(q @ self.f(x).flatten(2), dim=-1)
         o = (self.h(x).flatten(2) @ w.transpose(1, 2)).view(b, c, hh, ww)
         return self.gamma * o + x, w
 ''',
             "positions flattened column-major (x.transpose(2, 3))": _SA_INIT + '''
         xt = x.transpose(2, 3)
-        q = self.f(xt).flatten(2).transpose(1, 2)
-        w = torch.softmax(q @ self.g(xt).flatten(2), dim=-1)
+        q = self.g(xt).flatten(2).transpose(1, 2)
+        w = torch.softmax(q @ self.f(xt).flatten(2), dim=-1)
         o = (self.h(xt).flatten(2) @ w.transpose(1, 2)).view(b, c, ww, hh).transpose(2, 3)
+        return self.gamma * o + x, w
+''',
+            "f and g swapped (f(x) as the queries, normalised over g's positions)": _SA_INIT + '''
+        q = self.f(x).flatten(2).transpose(1, 2)
+        w = torch.softmax(q @ self.g(x).flatten(2), dim=-1)
+        o = (self.h(x).flatten(2) @ w.transpose(1, 2)).view(b, c, hh, ww)
         return self.gamma * o + x, w
 ''',
             "built-in scaled_dot_product_attention with scale=1": _SA_INIT + '''
         import torch.nn.functional as _F
         t = lambda z: z.flatten(2).transpose(1, 2)
-        q, k, v = t(self.f(x)), t(self.g(x)), t(self.h(x))
+        q, k, v = t(self.g(x)), t(self.f(x)), t(self.h(x))
         w = torch.softmax(q @ k.transpose(1, 2), dim=-1)
         o = _F.scaled_dot_product_attention(q, k, v, scale=1.0).transpose(1, 2).reshape(b, c, hh, ww)
         return self.gamma * o + x, w
 ''',
+        },
+        "visible": {
+            "scores divided by sqrt(C/8) (SAGAN does not scale)": "does not scale",
+            "f and g swapped (f(x) as the queries, normalised over g's positions)": "swaps the roles",
         },
         "right": {
             "einsum over positions": _SA_INIT + '''
         f = self.f(x).flatten(2)
         g = self.g(x).flatten(2)
         v = self.h(x).flatten(2)
-        w = torch.softmax(torch.einsum("bcp,bcq->bpq", f, g), dim=-1)
-        o = torch.einsum("bpq,bcq->bcp", w, v).reshape(b, c, hh, ww)
+        w = torch.softmax(torch.einsum("bci,bcj->bji", f, g), dim=-1)  # beta[j, i] = softmax over i of s_ij
+        o = torch.einsum("bji,bci->bcj", w, v).reshape(b, c, hh, ww)
         return x + self.gamma * o, w
 ''',
             "bmm on (B, HW, C) tokens, hand-written softmax": _SA_INIT + '''
         tokens = lambda z: z.reshape(b, z.shape[1], hh * ww).permute(0, 2, 1)
-        q, k, v = tokens(self.f(x)), tokens(self.g(x)), tokens(self.h(x))
+        q, k, v = tokens(self.g(x)), tokens(self.f(x)), tokens(self.h(x))
         s = torch.bmm(q, k.transpose(1, 2))
         e = torch.exp(s - s.amax(dim=-1, keepdim=True))
         w = e / e.sum(dim=-1, keepdim=True)
@@ -391,7 +404,7 @@ def attention_adjacency(q, k, mask=None):''' + _AA_CHECKS + '''
             flat = x[i].reshape(c, hh * ww)
             proj = lambda conv: conv.weight[:, :, 0, 0] @ flat + conv.bias[:, None]
             f, g, v = proj(self.f), proj(self.g), proj(self.h)
-            w = torch.softmax(f.T @ g, dim=1)
+            w = torch.softmax(g.T @ f, dim=1)
             ys.append((self.gamma * (v @ w.T)).reshape(c, hh, ww) + x[i])
             ws.append(w)
         return torch.stack(ys), torch.stack(ws)
