@@ -299,6 +299,26 @@ expect_value_error(masked_softmax, torch.randn(3, 5), torch.ones(3, 1, dtype=tor
 #
 # A shape hint for the score: `query_proj(query)` is `(B, A)` and `key_proj(keys)` is `(B, S, A)`; insert an axis
 # so they broadcast to `(B, S, A)`, apply $\tanh$, then `v` gives `(B, S, 1)`.
+#
+# The bookkeeping checks of the query, keys and values are given (the cell below, called on `forward`'s first
+# line); the mask's shape, which depends on the query's, is yours to check.
+
+# %%
+def check_additive_inputs(query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, query_dim: int,
+                          key_dim: int) -> None:
+    """Given code: raise ValueError, naming the shapes, unless query is (B, query_dim) or (B, T, query_dim), keys
+    (B, S, key_dim) and values (B, S, D_v)."""
+    if query.dim() not in (2, 3):
+        raise ValueError(f"query must be (B, query_dim) or (B, T, query_dim), got shape {tuple(query.shape)}")
+    if keys.dim() != 3 or values.dim() != 3:
+        raise ValueError(f"keys and values must be 3-D (B, S, D), got {tuple(keys.shape)} and {tuple(values.shape)}")
+    if not (query.shape[0] == keys.shape[0] == values.shape[0]) or keys.shape[1] != values.shape[1]:
+        raise ValueError(f"query {tuple(query.shape)}, keys {tuple(keys.shape)} and values {tuple(values.shape)} "
+                         "disagree on the batch size or the number of keys")
+    if query.shape[-1] != query_dim or keys.shape[-1] != key_dim:
+        raise ValueError(f"query {tuple(query.shape)} / keys {tuple(keys.shape)} do not match query_dim "
+                         f"{query_dim} / key_dim {key_dim}")
+
 
 # %% nbgrader={"grade": false, "grade_id": "AdditiveAttention", "locked": false, "schema_version": 3, "solution": true, "task": false}
 class AdditiveAttention(nn.Module):
@@ -324,8 +344,9 @@ class AdditiveAttention(nn.Module):
       with a zero context, for a query with no allowed key). Same dtype as ``query``; gradients reach the three
       layers and the inputs.
     - Raises ``ValueError`` (naming the shapes) when the query is not 2-D or 3-D, keys or values are not 3-D, the
-      batch sizes or the key/value lengths S disagree, the last dimension of query or keys does not match
-      ``query_dim`` / ``key_dim``, or the mask has the wrong shape.
+      batch sizes or the key/value lengths S disagree, or the last dimension of query or keys does not match
+      ``query_dim`` / ``key_dim`` (the given first line checks these), or when the mask has the wrong shape
+      (your check).
 
     Use ``masked_softmax`` from exercise 1. No other attention built-ins (``scaled_dot_product_attention``,
     ``nn.MultiheadAttention``).
@@ -341,17 +362,8 @@ class AdditiveAttention(nn.Module):
 
     def forward(self, query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
                 mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        check_additive_inputs(query, keys, values, self.query_proj.in_features, self.key_proj.in_features)  # given
         ### BEGIN SOLUTION
-        if query.dim() not in (2, 3):
-            raise ValueError(f"query must be (B, query_dim) or (B, T, query_dim), got shape {tuple(query.shape)}")
-        if keys.dim() != 3 or values.dim() != 3:
-            raise ValueError(f"keys and values must be 3-D (B, S, D), got {tuple(keys.shape)} and {tuple(values.shape)}")
-        if not (query.shape[0] == keys.shape[0] == values.shape[0]) or keys.shape[1] != values.shape[1]:
-            raise ValueError(f"query {tuple(query.shape)}, keys {tuple(keys.shape)} and values {tuple(values.shape)} "
-                             "disagree on the batch size or the number of keys")
-        if query.shape[-1] != self.query_proj.in_features or keys.shape[-1] != self.key_proj.in_features:
-            raise ValueError(f"query {tuple(query.shape)} / keys {tuple(keys.shape)} do not match query_dim "
-                             f"{self.query_proj.in_features} / key_dim {self.key_proj.in_features}")
         single = query.dim() == 2
         q = query[:, None] if single else query                                       # (B, T, Dq)
         if mask is not None:
@@ -567,7 +579,22 @@ show(fig)
 # ### Exercise 3 — `AttentionDecoder`
 #
 # Build the four layers in `__init__` with exactly the names below, then write `step` (one output step) and
-# `forward` (teacher forcing over a whole target sequence; it may call `step` in a loop).
+# `forward` (teacher forcing over a whole target sequence; it may call `step` in a loop). The shape checks of `step`
+# are given (the cell below).
+
+# %%
+def check_step_inputs(token: torch.Tensor, hidden: torch.Tensor, enc_outputs: torch.Tensor, hidden_dim: int,
+                      enc_dim: int) -> None:
+    """Given code: raise ValueError, naming the shapes, unless token is (B,), hidden (B, hidden_dim) and enc_outputs
+    (B, S, enc_dim)."""
+    if token.dim() != 1:
+        raise ValueError(f"token must be (B,), got shape {tuple(token.shape)}")
+    B = token.shape[0]
+    if hidden.shape != (B, hidden_dim):
+        raise ValueError(f"hidden must be ({B}, {hidden_dim}), got {tuple(hidden.shape)}")
+    if enc_outputs.dim() != 3 or enc_outputs.shape[0] != B or enc_outputs.shape[2] != enc_dim:
+        raise ValueError(f"enc_outputs must be ({B}, S, {enc_dim}), got {tuple(enc_outputs.shape)}")
+
 
 # %% nbgrader={"grade": false, "grade_id": "AttentionDecoder", "locked": false, "schema_version": 3, "solution": true, "task": false}
 class AttentionDecoder(nn.Module):
@@ -606,17 +633,10 @@ class AttentionDecoder(nn.Module):
         """One decoding step → ``(logits (B, vocab_size), new hidden (B, hidden_dim), weights (B, S))``.
 
         Raises ``ValueError`` (naming the shapes) if ``token`` is not 1-D, ``hidden`` is not
-        (B, hidden_dim), or ``enc_outputs`` is not (B, S, enc_dim) with the same B.
+        (B, hidden_dim), or ``enc_outputs`` is not (B, S, enc_dim) with the same B (the given first line).
         """
+        check_step_inputs(token, hidden, enc_outputs, self.gru.hidden_size, self.attention.key_proj.in_features)
         ### BEGIN SOLUTION
-        if token.dim() != 1:
-            raise ValueError(f"token must be (B,), got shape {tuple(token.shape)}")
-        B = token.shape[0]
-        if hidden.shape != (B, self.gru.hidden_size):
-            raise ValueError(f"hidden must be ({B}, {self.gru.hidden_size}), got {tuple(hidden.shape)}")
-        enc_dim = self.attention.key_proj.in_features
-        if enc_outputs.dim() != 3 or enc_outputs.shape[0] != B or enc_outputs.shape[2] != enc_dim:
-            raise ValueError(f"enc_outputs must be ({B}, S, {enc_dim}), got {tuple(enc_outputs.shape)}")
         context, weights = self.attention(hidden, enc_outputs, enc_outputs, src_mask)
         hidden = self.gru(torch.cat([self.embedding(token), context], dim=-1), hidden)
         logits = self.out(torch.cat([hidden, context], dim=-1))

@@ -371,7 +371,25 @@ print("Concat(heads) @ W_O == Σ_i head_i @ W_O^(i):", torch.allclose(concat @ W
 # right: a `(B, 1, T_k)` key-padding mask would put its batch axis against the heads, so pass
 # `padding_mask(lengths, S)[:, None, None, :]`, shape `(B, 1, 1, S)`.
 #
+# The checks of `query`, `key` and `value` are given (the cell below): they are bookkeeping, not attention. The mask
+# check is yours — it is the rule above.
+#
 # When you finish, the test cell will tell you whether your module agrees with PyTorch's to float32 precision.
+
+# %%
+def check_attention_inputs(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, d_model: int) -> None:
+    """Given code: raise ValueError, naming the shapes, unless query is (B, T_q, d_model) and key and value are
+    (B, T_k, d_model)."""
+    shapes = f"query {tuple(query.shape)}, key {tuple(key.shape)}, value {tuple(value.shape)}"
+    if query.dim() != 3 or key.dim() != 3 or value.dim() != 3:
+        raise ValueError(f"query, key and value must be (B, T, d_model); got {shapes}")
+    if query.shape[-1] != d_model or key.shape[-1] != d_model or value.shape[-1] != d_model:
+        raise ValueError(f"the last dim of query, key and value must be d_model={d_model}; got {shapes}")
+    if not query.shape[0] == key.shape[0] == value.shape[0]:
+        raise ValueError(f"query, key and value must have the same batch size; got {shapes}")
+    if key.shape[1] != value.shape[1]:
+        raise ValueError(f"key and value must have the same length; got {shapes}")
+
 
 # %% nbgrader={"grade": false, "grade_id": "MultiHeadAttention", "locked": false, "schema_version": 3, "solution": true, "task": false}
 class MultiHeadAttention(nn.Module):
@@ -408,8 +426,8 @@ class MultiHeadAttention(nn.Module):
 
     Raises:
         ValueError: naming the shapes, if query/key/value are not 3-D, their last dim is not ``d_model``, their batch
-            sizes differ, key and value lengths differ, or the mask is not a bool tensor that follows the rule
-            above.
+            sizes differ or key and value lengths differ (the given first line of ``forward`` checks these), or
+            if the mask is not a bool tensor that follows the rule above (your check).
 
     Do not call ``torch.nn.functional.scaled_dot_product_attention``, ``nn.MultiheadAttention`` or
     ``F.multi_head_attention_forward``.
@@ -430,16 +448,8 @@ class MultiHeadAttention(nn.Module):
 
     def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
                 mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        check_attention_inputs(query, key, value, self.d_model)  # given
         ### BEGIN SOLUTION
-        shapes = f"query {tuple(query.shape)}, key {tuple(key.shape)}, value {tuple(value.shape)}"
-        if query.dim() != 3 or key.dim() != 3 or value.dim() != 3:
-            raise ValueError(f"query, key and value must be (B, T, d_model); got {shapes}")
-        if query.shape[-1] != self.d_model or key.shape[-1] != self.d_model or value.shape[-1] != self.d_model:
-            raise ValueError(f"the last dim of query, key and value must be d_model={self.d_model}; got {shapes}")
-        if not query.shape[0] == key.shape[0] == value.shape[0]:
-            raise ValueError(f"query, key and value must have the same batch size; got {shapes}")
-        if key.shape[1] != value.shape[1]:
-            raise ValueError(f"key and value must have the same length; got {shapes}")
         B, T, D = query.shape
         S, h, d = key.shape[1], self.num_heads, self.head_dim
         q = self.q_proj(query).view(B, T, h, d).transpose(1, 2)

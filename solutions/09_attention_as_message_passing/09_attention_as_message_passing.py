@@ -365,7 +365,18 @@ print(f"after {max(hops)} layers the signal is proportional to sqrt(degree + 1):
 # `F.scaled_dot_product_attention`. (Every boolean mask of `nn.MultiheadAttention` and `nn.Transformer*` —
 # `attn_mask`, `key_padding_mask`, … — means the opposite: True = blocked.) A node with no allowed edge gets a row of
 # zeros, never NaN. You may use `torch.softmax` (you wrote your own in notebook 00); calling
-# `F.scaled_dot_product_attention` is off limits here.
+# `F.scaled_dot_product_attention` is off limits here. The checks of `q` and `k` are given (the cell below); the
+# mask's are yours.
+
+# %%
+def check_queries_and_keys(q: torch.Tensor, k: torch.Tensor) -> None:
+    """Given code: raise ValueError, naming the shapes, unless q is (..., N_q, d) and k (..., N_k, d) with the same
+    leading dimensions and the same d."""
+    if q.dim() < 2 or k.dim() < 2:
+        raise ValueError(f"q and k need shape (..., N, d), got q {tuple(q.shape)} and k {tuple(k.shape)}")
+    if q.shape[-1] != k.shape[-1] or q.shape[:-2] != k.shape[:-2]:
+        raise ValueError(f"q {tuple(q.shape)} and k {tuple(k.shape)} must agree on d and on leading dimensions")
+
 
 # %% nbgrader={"grade": false, "grade_id": "attention_adjacency", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def attention_adjacency(q: torch.Tensor, k: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -389,17 +400,14 @@ def attention_adjacency(q: torch.Tensor, k: torch.Tensor, mask: torch.Tensor | N
         safely. Gradients flow to ``q`` and ``k`` (finite even for fully masked rows). Inputs are not modified.
 
     Raises:
-        ValueError, with a message naming the shapes, if ``q`` or ``k`` has fewer than 2 dimensions, their d or
-        leading dimensions differ, ``mask`` is not bool, or its shape does not fit (N_q or 1, N_k) and the
-        leading dimensions of ``q``.
+        ValueError, with a message naming the shapes, if ``q`` or ``k`` has fewer than 2 dimensions or their d or
+        leading dimensions differ (the given first line checks these), if ``mask`` is not bool, or if its shape
+        does not fit (N_q or 1, N_k) and the leading dimensions of ``q`` (your checks).
 
     Do not call ``F.scaled_dot_product_attention`` (or ``nn.MultiheadAttention``); ``torch.softmax`` is allowed.
     """
+    check_queries_and_keys(q, k)  # given
     ### BEGIN SOLUTION
-    if q.dim() < 2 or k.dim() < 2:
-        raise ValueError(f"q and k need shape (..., N, d), got q {tuple(q.shape)} and k {tuple(k.shape)}")
-    if q.shape[-1] != k.shape[-1] or q.shape[:-2] != k.shape[:-2]:
-        raise ValueError(f"q {tuple(q.shape)} and k {tuple(k.shape)} must agree on d and on leading dimensions")
     scores = (q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1])
     if mask is None:
         return torch.softmax(scores, dim=-1)
