@@ -609,11 +609,9 @@ class AttentionDecoder(nn.Module):
       order)
     - ``out``: ``nn.Linear(hidden_dim + enc_dim, vocab_size)``  (input: ``[new hidden state; context]``)
 
-    One step (``step``), with ``h`` the previous hidden state::
-
-        context, weights = self.attention(h, enc_outputs, enc_outputs, src_mask)   # attend with the OLD state
-        h = self.gru(cat([self.embedding(token), context], -1), h)
-        logits = self.out(cat([h, context], -1))
+    One step (``step``) computes the three equations above: attention with the **previous** state as the query
+    (keys = values = ``enc_outputs``, masked by ``src_mask``), the GRU cell on ``[embedding; context]``, the readout
+    on ``[new state; context]`` (concatenations in that order).
 
     Shapes: ``token`` (B,) int64 ids; ``hidden`` (B, hidden_dim); ``enc_outputs`` (B, S, enc_dim) (keys and
     values); ``src_mask`` None or (B, S) bool, True on real source tokens.
