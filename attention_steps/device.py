@@ -10,16 +10,16 @@ import numpy as np
 import torch
 
 THREADS_ENV = "ATTENTION_STEPS_THREADS"
-COURSE_THREADS = 1  # measured with `make bench --threads 1/2`, idle and `--load` (README, "Benchmarks")
+COURSE_THREADS = 1  # measured with `make bench` / `make bench-load`, --threads 1 and 2 (README, "Measured")
 
 
 def use_course_threads() -> int:
     """Give torch the CPU thread count chosen for the course's small models; return it.
 
-    The models here are small: a matrix product of a few thousand numbers costs less than handing it to a second
-    thread, and on a busy 2-core laptop two torch threads wait for each other (07's training loop ran at 0.3–1.7
-    steps/s with two threads beside other work, 9 steps/s with one). ``ATTENTION_STEPS_THREADS`` overrides it.
-    The helper package calls this once, when a notebook imports it.
+    One thread: on an idle 2-core machine two threads run the notebooks about 1.4× faster, but beside other busy
+    programs they wait for each other at every operation (07 had not finished after 420 s with two threads, 141 s
+    with one; README, "Measured"). ``ATTENTION_STEPS_THREADS`` overrides it. The helper package calls this once,
+    when a notebook imports it.
     """
     threads = int(os.environ.get(THREADS_ENV) or COURSE_THREADS)
     torch.set_num_threads(max(threads, 1))
