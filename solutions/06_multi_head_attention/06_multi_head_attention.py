@@ -516,7 +516,15 @@ out, w = mha(q_in, kv_in, kv_in, mask=keep[:, None, None, :])
 assert_close(w, want_w, atol=1e-5, name="weights with a key-padding mask (ours: True = allowed; torch's: True = blocked)")
 assert_close(out, want_out, atol=1e-5, name="output with a key-padding mask")
 
+# every error the docstring promises, one call each
 expect_value_error(MultiHeadAttention, 10, 3, mention=["10", "3"], name="MultiHeadAttention(10, 3)")
+expect_value_error(mha, q_in[0], kv_in, kv_in, name="MultiHeadAttention with a 2-D query (the given check)")
+expect_value_error(mha, q_in, kv_in, kv_in, torch.ones(5, 7), mention=["float"],
+                   name="MultiHeadAttention with a float mask (masks are bool: True = allowed)")
+expect_value_error(mha, q_in, kv_in, kv_in, torch.ones(7, dtype=torch.bool), mention=["(7,)"],
+                   name="MultiHeadAttention with a 1-D mask (the rule: last two dims (T_q or 1, T_k))")
+expect_value_error(mha, q_in, kv_in, kv_in, torch.ones(7, 5, dtype=torch.bool), mention=["(7, 5)"],
+                   name="MultiHeadAttention with a (T_k, T_q) mask for 5 queries and 7 keys")
 with forbid("scaled_dot_product_attention", "multi_head_attention", exercise="MultiHeadAttention"):
     mha(q_in, kv_in, kv_in)
 

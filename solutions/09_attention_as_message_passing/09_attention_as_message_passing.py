@@ -456,6 +456,13 @@ with torch.no_grad():
 assert_close(w[:3] @ v, reference[0], name="weights @ v (compared with F.scaled_dot_product_attention, same mask)")
 with forbid("scaled_dot_product_attention", exercise="attention_adjacency"):
     attention_adjacency(q, k, graph)
+# every error the docstring promises, one call each
+expect_value_error(attention_adjacency, q, random_tensor(4, 5, seed=8), mention=["(4, 3)", "(4, 5)"],
+                   name="attention_adjacency with d = 3 for q and 5 for k (the given check)")
+expect_value_error(attention_adjacency, q, k, graph.float(), mention=["float"],
+                   name="attention_adjacency with a float mask (masks are bool: True = edge)")
+expect_value_error(attention_adjacency, q, k, graph[0], mention=["(4,)"],
+                   name="attention_adjacency with a 1-D mask (the rule: last two dims (N_q or 1, N_k))")
 
 ### BEGIN HIDDEN TESTS
 def _reference_attention(q, k, mask=None):
@@ -907,6 +914,7 @@ assert_close(weights, torch.softmax(scores, dim=-1), atol=1e-5,
 assert_close(y - x, (values @ weights.transpose(1, 2)).view(2, 16, 3, 5), atol=1e-5,
              name="y - x with gamma = 1 (should be o[:, :, j] = sum over i of weights[:, j, i] * h(x)[:, :, i])")
 expect_value_error(block, random_tensor(2, 8, 3, 3), mention=["8"], name="SelfAttention2d(16) on 8 channels")
+expect_value_error(block, random_tensor(2, 16, 9), mention=["(2, 16, 9)"], name="SelfAttention2d on a 3-D input")
 
 ### BEGIN HIDDEN TESTS
 def _reference_self_attention(x, fw, fb, gw, gb, hw, hb, gamma):
