@@ -68,6 +68,22 @@ def greedy_decode(model, src, max_len, bos_id, eos_id):
     B = src.shape[0]
 '''
 
+_GREEDY_FLAG = _GREEDY_HEAD + '''
+    out = torch.zeros(B, max_len, dtype=torch.long, device=src.device)
+    done = torch.zeros(B, dtype=torch.bool, device=src.device)
+    with torch.no_grad():
+        _, ctx = model.encoder(src)
+        tok, state = torch.full((B, 1), bos_id, device=src.device), None
+        for i in range(max_len):
+            logits, state = model.decoder(tok, ctx, state)
+            tok = logits[:, -1].argmax(-1, keepdim=True)
+            out[:, i] = tok[:, 0].masked_fill(done, 0)
+            done |= tok[:, 0] == eos_id
+            if done.all():
+                break
+    return out
+'''
+
 CATALOG = {
     "Seq2SeqEncoder": {
         "wrong": {
@@ -443,38 +459,10 @@ class Seq2SeqEncoder(nn.Module):
                 break
     return out
 ''',
-            "reads logits[:, 1] instead of logits[:, -1]": _GREEDY_HEAD + '''
-    out = torch.zeros(B, max_len, dtype=torch.long, device=src.device)
-    done = torch.zeros(B, dtype=torch.bool, device=src.device)
-    with torch.no_grad():
-        _, ctx = model.encoder(src)
-        tok, state = torch.full((B, 1), bos_id, device=src.device), None
-        for i in range(max_len):
-            logits, state = model.decoder(tok, ctx, state)
-            tok = logits[:, 1].argmax(-1, keepdim=True)
-            out[:, i] = tok[:, 0].masked_fill(done, 0)
-            done |= tok[:, 0] == eos_id
-            if done.all():
-                break
-    return out
-''',
+            "reads logits[:, 1] instead of logits[:, -1]": _GREEDY_FLAG.replace("logits[:, -1]", "logits[:, 1]"),
         },
         "right": {
-            "masked_fill and a finished flag": _GREEDY_HEAD + '''
-    out = torch.zeros(B, max_len, dtype=torch.long, device=src.device)
-    done = torch.zeros(B, dtype=torch.bool, device=src.device)
-    with torch.no_grad():
-        _, ctx = model.encoder(src)
-        tok, state = torch.full((B, 1), bos_id, device=src.device), None
-        for i in range(max_len):
-            logits, state = model.decoder(tok, ctx, state)
-            tok = logits[:, -1].argmax(-1, keepdim=True)
-            out[:, i] = tok[:, 0].masked_fill(done, 0)
-            done |= tok[:, 0] == eos_id
-            if done.all():
-                break
-    return out
-''',
+            "masked_fill and a finished flag": _GREEDY_FLAG,
             "collect a list, pad afterwards with cumsum": _GREEDY_HEAD + '''
     steps = []
     with torch.no_grad():
