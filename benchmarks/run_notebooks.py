@@ -4,9 +4,9 @@
                                        [--threads N] [--json FILE]
 
 Each run starts its own kernel in the notebook's folder and executes every code cell in order, hidden tests
-included; seconds are wall-clock from kernel start to the last cell (the median of ``--repeat`` runs). Headline
-figures are what the notebook reports with ``attention_steps.report_metric`` (from the first run). Run it on an
-otherwise idle machine: it measures time.
+included; seconds are wall-clock from kernel start to the last cell (the median of ``--repeat`` runs, taken in
+rounds over all the notebooks). Headline figures are what the notebook reports with ``attention_steps.report_metric``
+(from the first run). Run it on an otherwise idle machine: it measures time.
 
 ``--load`` runs every notebook beside a competing CPU load: one busy-looping process per CPU, each in a session of
 its own, at the same priority as the kernel, started before the kernel and stopped after it (a laptop with other
@@ -79,11 +79,8 @@ class CompetingLoad:
         self.procs = []
 
 
-def run_median(assignment: str, fast: bool, repeat: int, load: bool, extra_env: dict[str, str]) -> dict:
-    runs = []
-    for _ in range(repeat):
-        with CompetingLoad(load):
-            runs.append(run_notebook(assignment, fast, extra_env))
+def summarise(runs: list[dict]) -> dict:
+    """One notebook and mode over its rounds: the first run's metrics and cells, the median seconds."""
     seconds = [r["seconds"] for r in runs]
     return {**runs[0], "seconds": statistics.median(seconds), "runs": seconds,
             "failures": [f for r in runs for f in r["failures"]]}
@@ -111,20 +108,33 @@ def main(argv: list[str] | None = None) -> int:
           f"cuda {'yes: ' + torch.cuda.get_device_name() if torch.cuda.is_available() else 'no'}; "
           f"threads {args.threads or 'course default'}; median of {args.repeat}; "
           f"{f'competing load: {os.cpu_count()} busy-looping processes' if args.load else 'no competing load'}")
+    names = args.assignments or assignments()
+    modes = [fast for fast, skipped in ((False, args.fast_only), (True, args.full_only)) if not skipped]
+    runs = {(a, fast): [] for a in names for fast in modes}
+    # rounds, not back-to-back repeats: a slow spell of a shared machine then costs one run of several notebooks
+    # (which the median drops) instead of every run of one notebook
+    for round_number in range(1, args.repeat + 1):
+        for a in names:
+            for fast in modes:
+                with CompetingLoad(args.load):
+                    run = run_notebook(a, fast, extra_env)
+                runs[(a, fast)].append(run)
+                print(f"  round {round_number}/{args.repeat}: {a} {run['mode']} {run['seconds']:.1f} s",
+                      file=sys.stderr, flush=True)
     results = []
     head = f"{'notebook':<34} {'full s':>7} {'fast s':>7}  {'status':<8} headline (full run)"
     print(head)
     print("-" * len(head))
-    for a in args.assignments or assignments():
-        full = None if args.fast_only else run_median(a, False, args.repeat, args.load, extra_env)
-        fast = None if args.full_only else run_median(a, True, args.repeat, args.load, extra_env)
-        runs = [r for r in (full, fast) if r]
-        results += runs
-        failures = [f for r in runs for f in r["failures"]]
+    for a in names:
+        full, fast = (summarise(runs[(a, f)]) if (a, f) in runs else None for f in (False, True))
+        both = [r for r in (full, fast) if r]
+        results += both
+        failures = [f for r in both for f in r["failures"]]
         status = "ok" if not failures else f"{len(failures)} FAIL"
         seconds = [r["seconds"] if r else float("nan") for r in (full, fast)]
-        print(f"{a:<34} {seconds[0]:>7.1f} {seconds[1]:>7.1f}  {status:<8} {format_metrics((full or fast)['metrics'])}",
-              flush=True)
+        spread = f"  (full runs {', '.join(f'{s:.1f}' for s in full['runs'])} s)" if full and args.repeat > 1 else ""
+        headline = format_metrics(both[0]["metrics"])
+        print(f"{a:<34} {seconds[0]:>7.1f} {seconds[1]:>7.1f}  {status:<8} {headline}{spread}", flush=True)
         for f in failures:
             print(f"    failed: {f}")
         for secs, number, first_line in (full or {}).get("slowest_cells", []) if args.cells else []:
