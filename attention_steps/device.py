@@ -16,10 +16,10 @@ COURSE_THREADS = 1  # measured with `make bench` / `make bench-load`, --threads 
 def use_course_threads() -> int:
     """Give torch the CPU thread count chosen for the course's small models; return it.
 
-    One thread: on an idle 2-core machine two threads run the notebooks about 1.4× faster, but beside other busy
-    programs they wait for each other at every operation (07 had not finished after 420 s with two threads, 141 s
-    with one; README, "Measured"). ``ATTENTION_STEPS_THREADS`` overrides it. The helper package calls this once,
-    when a notebook imports it.
+    One thread: on an idle 2-core machine two threads run the notebooks 1.15–1.4× faster, but beside other busy
+    programs — or a second notebook training at the same time — they wait for each other at every operation (07
+    had not finished after 420 s with two threads, 141 s with one; README, "Measured"). ``ATTENTION_STEPS_THREADS``
+    overrides it. The helper package calls this once, when a notebook imports it.
     """
     threads = int(os.environ.get(THREADS_ENV) or COURSE_THREADS)
     torch.set_num_threads(max(threads, 1))
