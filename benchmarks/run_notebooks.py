@@ -6,7 +6,9 @@
 Each run starts its own kernel in the notebook's folder and executes every code cell in order, hidden tests
 included; seconds are wall-clock from kernel start to the last cell (the median of ``--repeat`` runs, taken in
 rounds over all the notebooks). Headline figures are what the notebook reports with ``attention_steps.report_metric``
-(from the first run). Run it on an otherwise idle machine: it measures time.
+(from the first run). Run it on an otherwise idle machine: it measures time. Each round starts by timing a fixed
+reference workload, printed at the end: on a shared machine whose speed drifts, it tells a slow machine from a slow
+notebook.
 
 ``--load`` runs every notebook beside a competing CPU load: one busy-looping process per CPU, each in a session of
 its own, at the same priority as the kernel, started before the kernel and stopped after it (a laptop with other
@@ -79,6 +81,28 @@ class CompetingLoad:
         self.procs = []
 
 
+def machine_speed(repeats: int = 5) -> float:
+    """Milliseconds for a fixed one-thread torch workload (the best of ``repeats``): the machine's speed right now.
+
+    Shared machines drift (the same notebook ran 25 % slower an hour later); each round prints this figure, so a
+    slow round shows as a slow machine rather than a slow notebook.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        generator = torch.Generator().manual_seed(0)
+        a, b = torch.randn(128, 256, generator=generator), torch.randn(256, 256, generator=generator)
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for _ in range(200):  # small matrix products and element-wise ops, like the course's models
+                torch.tanh(a @ b).sum()
+            best = min(best, time.perf_counter() - start)
+        return best * 1e3
+    finally:
+        torch.set_num_threads(threads)
+
+
 def summarise(runs: list[dict]) -> dict:
     """One notebook and mode over its rounds: the first run's metrics and cells, the median seconds."""
     seconds = [r["seconds"] for r in runs]
@@ -113,7 +137,11 @@ def main(argv: list[str] | None = None) -> int:
     runs = {(a, fast): [] for a in names for fast in modes}
     # rounds, not back-to-back repeats: a slow spell of a shared machine then costs one run of several notebooks
     # (which the median drops) instead of every run of one notebook
+    speeds = []
     for round_number in range(1, args.repeat + 1):
+        speeds.append(machine_speed())
+        print(f"  round {round_number}/{args.repeat}: reference workload {speeds[-1]:.1f} ms", file=sys.stderr,
+              flush=True)
         for a in names:
             for fast in modes:
                 with CompetingLoad(args.load):
@@ -139,8 +167,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"    failed: {f}")
         for secs, number, first_line in (full or {}).get("slowest_cells", []) if args.cells else []:
             print(f"    {secs:6.1f} s  cell {number}: {first_line}")
+    print(f"reference workload per round (machine speed; lower is faster): {', '.join(f'{s:.1f}' for s in speeds)} ms")
     if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+        args.json.write_text(json.dumps({"reference_workload_ms": speeds, "runs": results}, indent=2))
     return 0 if all(not r["failures"] for r in results) else 1
 
 
