@@ -84,6 +84,16 @@ _GREEDY_FLAG = _GREEDY_HEAD + '''
     return out
 '''
 
+
+def _greedy_with(*edits: tuple[str, str]) -> str:
+    """The finished-flag greedy_decode with each (old, new) edit made; every old text must occur exactly once."""
+    text = _GREEDY_FLAG
+    for old, new in edits:
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    return text
+
+
 CATALOG = {
     "Seq2SeqEncoder": {
         "wrong": {
@@ -327,37 +337,9 @@ class Seq2SeqEncoder(nn.Module):
     },
     "greedy_decode": {
         "wrong": {
-            "BOS kept as the first output token": _GREEDY_HEAD + '''
-    out = torch.zeros(B, max_len, dtype=torch.long)
-    done = torch.zeros(B, dtype=torch.bool)
-    with torch.no_grad():
-        _, ctx = model.encoder(src)
-        tok, state = torch.full((B, 1), bos_id), None
-        out[:, 0] = bos_id
-        for i in range(1, max_len):
-            logits, state = model.decoder(tok, ctx, state)
-            tok = logits[:, -1].argmax(-1, keepdim=True)
-            out[:, i] = tok[:, 0].masked_fill(done, 0)
-            done |= tok[:, 0] == eos_id
-            if done.all():
-                break
-    return out
-''',
-            "keeps writing after EOS (no PAD)": _GREEDY_HEAD + '''
-    out = torch.zeros(B, max_len, dtype=torch.long)
-    done = torch.zeros(B, dtype=torch.bool)
-    with torch.no_grad():
-        _, ctx = model.encoder(src)
-        tok, state = torch.full((B, 1), bos_id), None
-        for i in range(max_len):
-            logits, state = model.decoder(tok, ctx, state)
-            tok = logits[:, -1].argmax(-1, keepdim=True)
-            out[:, i] = tok[:, 0]
-            done |= tok[:, 0] == eos_id
-            if done.all():
-                break
-    return out
-''',
+            "BOS kept as the first output token": _greedy_with(("        for i in range(max_len):\n",
+                                                           "        out[:, 0] = bos_id\n        for i in range(1, max_len):\n")),
+            "keeps writing after EOS (no PAD)": _greedy_with(("out[:, i] = tok[:, 0].masked_fill(done, 0)", "out[:, i] = tok[:, 0]")),
             "stops the whole batch at the first EOS": _GREEDY_HEAD + '''
     out = torch.zeros(B, max_len, dtype=torch.long)
     with torch.no_grad():
@@ -386,80 +368,15 @@ class Seq2SeqEncoder(nn.Module):
                 break
     return out
 ''',
-            "state not passed on (restarts from the context every step)": _GREEDY_HEAD + '''
-    out = torch.zeros(B, max_len, dtype=torch.long)
-    done = torch.zeros(B, dtype=torch.bool)
-    with torch.no_grad():
-        _, ctx = model.encoder(src)
-        tok = torch.full((B, 1), bos_id)
-        for i in range(max_len):
-            logits, _ = model.decoder(tok, ctx, None)
-            tok = logits[:, -1].argmax(-1, keepdim=True)
-            out[:, i] = tok[:, 0].masked_fill(done, 0)
-            done |= tok[:, 0] == eos_id
-            if done.all():
-                break
-    return out
-''',
-            "hard-codes BOS = 1 and EOS = 2": _GREEDY_HEAD + '''
-    out = torch.zeros(B, max_len, dtype=torch.long)
-    done = torch.zeros(B, dtype=torch.bool)
-    with torch.no_grad():
-        _, ctx = model.encoder(src)
-        tok, state = torch.full((B, 1), 1), None
-        for i in range(max_len):
-            logits, state = model.decoder(tok, ctx, state)
-            tok = logits[:, -1].argmax(-1, keepdim=True)
-            out[:, i] = tok[:, 0].masked_fill(done, 0)
-            done |= tok[:, 0] == 2
-            if done.all():
-                break
-    return out
-''',
-            "drops the EOS (PAD from the EOS on)": _GREEDY_HEAD + '''
-    out = torch.zeros(B, max_len, dtype=torch.long)
-    done = torch.zeros(B, dtype=torch.bool)
-    with torch.no_grad():
-        _, ctx = model.encoder(src)
-        tok, state = torch.full((B, 1), bos_id), None
-        for i in range(max_len):
-            logits, state = model.decoder(tok, ctx, state)
-            tok = logits[:, -1].argmax(-1, keepdim=True)
-            done |= tok[:, 0] == eos_id
-            out[:, i] = tok[:, 0].masked_fill(done, 0)
-            if done.all():
-                break
-    return out
-''',
-            "never stops early (always max_len decoder calls)": _GREEDY_HEAD + '''
-    out = torch.zeros(B, max_len, dtype=torch.long)
-    done = torch.zeros(B, dtype=torch.bool)
-    with torch.no_grad():
-        _, ctx = model.encoder(src)
-        tok, state = torch.full((B, 1), bos_id), None
-        for i in range(max_len):
-            logits, state = model.decoder(tok, ctx, state)
-            tok = logits[:, -1].argmax(-1, keepdim=True)
-            out[:, i] = tok[:, 0].masked_fill(done, 0)
-            done |= tok[:, 0] == eos_id
-    return out
-''',
-            "generates one token too few": _GREEDY_HEAD + '''
-    out = torch.zeros(B, max_len, dtype=torch.long)
-    done = torch.zeros(B, dtype=torch.bool)
-    with torch.no_grad():
-        _, ctx = model.encoder(src)
-        tok, state = torch.full((B, 1), bos_id), None
-        for i in range(max_len - 1):
-            logits, state = model.decoder(tok, ctx, state)
-            tok = logits[:, -1].argmax(-1, keepdim=True)
-            out[:, i] = tok[:, 0].masked_fill(done, 0)
-            done |= tok[:, 0] == eos_id
-            if done.all():
-                break
-    return out
-''',
-            "reads logits[:, 1] instead of logits[:, -1]": _GREEDY_FLAG.replace("logits[:, -1]", "logits[:, 1]"),
+            "state not passed on (restarts from the context every step)": _greedy_with(
+                ("logits, state = model.decoder(tok, ctx, state)", "logits, _ = model.decoder(tok, ctx, None)")),
+            "hard-codes BOS = 1 and EOS = 2": _greedy_with(("torch.full((B, 1), bos_id, device=src.device)", "torch.full((B, 1), 1, device=src.device)"),
+                                                       ("== eos_id", "== 2")),
+            "drops the EOS (PAD from the EOS on)": _greedy_with(("            out[:, i] = tok[:, 0].masked_fill(done, 0)\n            done |= tok[:, 0] == eos_id\n",
+                                                            "            done |= tok[:, 0] == eos_id\n            out[:, i] = tok[:, 0].masked_fill(done, 0)\n")),
+            "never stops early (always max_len decoder calls)": _greedy_with(("            if done.all():\n                break\n", "")),
+            "generates one token too few": _greedy_with(("range(max_len)", "range(max_len - 1)")),
+            "reads logits[:, 1] instead of logits[:, -1]": _greedy_with(("logits[:, -1]", "logits[:, 1]")),
         },
         "right": {
             "masked_fill and a finished flag": _GREEDY_FLAG,
