@@ -80,9 +80,9 @@ def _sentences():
         yield f"{d_en} is {o_en}", f"{d_ja} は {o_ja} です"
 
 
-def _vocabularies() -> tuple[Vocab, Vocab]:
+def _vocabularies(pairs) -> tuple[Vocab, Vocab]:
     en, ja = set(), set()
-    for e, j in _sentences():
+    for e, j in pairs:
         en.update(e.split())
         ja.update(j.split())
     return Vocab(sorted(en)), Vocab(sorted(ja))
@@ -105,5 +105,5 @@ def en_ja_task(n_train: int = 12_000, n_valid: int = 500, n_test: int = 1_000, s
     pairs = en_ja_pairs(seed)
     src_len = max(len(e.split()) for e, _ in pairs)
     tgt_len = max(len(j.split()) for _, j in pairs) + 2
-    return translation_task("en_ja", pairs, _vocabularies(), (str.split, str.split), " ", n_train=n_train,
+    return translation_task("en_ja", pairs, _vocabularies(pairs), (str.split, str.split), " ", n_train=n_train,
                             n_valid=n_valid, n_test=n_test, src_len=src_len, tgt_len=tgt_len)

@@ -58,12 +58,12 @@ class Vocab:
 def pad_sequences(seqs: Sequence[Sequence[int]], *, length: int | None = None, pad: int = PAD) -> torch.Tensor:
     """Right-pad lists of ids into a (B, L) int64 tensor; ``length`` defaults to the longest sequence."""
     length = max(len(s) for s in seqs) if length is None else length
-    out = torch.full((len(seqs), length), pad, dtype=torch.long)
-    for row, s in enumerate(seqs):
+    rows = []
+    for s in seqs:
         if len(s) > length:
             raise ValueError(f"sequence of length {len(s)} does not fit in length {length}")
-        out[row, : len(s)] = torch.as_tensor(list(s), dtype=torch.long)
-    return out
+        rows.append([*s, *[pad] * (length - len(s))])
+    return torch.tensor(rows, dtype=torch.long).reshape(len(seqs), length)
 
 
 @dataclass
