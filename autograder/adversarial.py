@@ -73,7 +73,49 @@ STUDENTS: dict[str, Case] = {
                         "frame inspection"),
     "read_private": Case("reads ../../solutions, ~/.ssh and every home's .ssh, another student's folder", 3, 2, ""),
     "network": Case("opens a TCP connection to the grader's machine (127.0.0.1) and looks for a route out", 3, 2, ""),
+    "displayhook": Case("wrong softmax that shows 'ok' as the test cell's result (sys.displayhook)", 0, 2, ""),
 }
+
+#: Learner code that changes how the kernel runs every later cell, so that the test cells "pass" without testing
+#: anything; each submission also answers softmax wrongly (``return x``) and leaves one_hot_embed blank. One entry
+#: per spelling: the verdict must not depend on which one.
+HOOKS = {
+    "hook_input_transformer": ("empties every later cell that asserts (IPython's input transformers)", '''
+get_ipython().input_transformers_cleanup.append(lambda lines: [] if any("assert" in l for l in lines) else lines)
+'''),
+    "hook_ast_transformer": ("turns every later cell into `pass` (IPython's AST transformers)", '''
+import ast as _ast
+class _Pass(_ast.NodeTransformer):
+    def visit_Module(self, node):
+        return _ast.Module(body=[_ast.Pass()], type_ignores=[]) if "assert" in _ast.dump(node) else node
+get_ipython().ast_transformers.append(_Pass())
+'''),
+    "hook_run_cell": ("replaces the shell's run_cell and run_cell_async with ones that report success", '''
+from IPython.core.interactiveshell import ExecutionInfo, ExecutionResult
+_shell = get_ipython()
+_real_sync, _real_async = _shell.run_cell, _shell.run_cell_async
+def _ok(raw_cell):
+    result = ExecutionResult(ExecutionInfo(raw_cell, False, False, False, None))
+    result.execution_count = _shell.execution_count
+    return result
+def _run_cell(raw_cell, *a, **k):
+    return _ok(raw_cell) if "assert" in raw_cell or "probe" in raw_cell else _real_sync(raw_cell, *a, **k)
+async def _run_cell_async(raw_cell, *a, **k):
+    return _ok(raw_cell) if "assert" in raw_cell or "probe" in raw_cell else await _real_async(raw_cell, *a, **k)
+_shell.run_cell, _shell.run_cell_async = _run_cell, _run_cell_async
+'''),
+    "hook_do_execute": ("replaces the kernel's do_execute with one that answers 'ok' without running", '''
+_kernel = get_ipython().kernel
+_real_execute = _kernel.do_execute
+async def _do_execute(code, silent, *args, **kwargs):
+    if "assert" in code or "grading" in code:
+        return {"status": "ok", "execution_count": _kernel.execution_count, "payload": [], "user_expressions": {}}
+    return await _real_execute(code, silent, *args, **kwargs)
+_kernel.do_execute = _do_execute
+'''),
+}
+STUDENTS.update({name: Case(what + "; softmax returns x, one_hot_embed blank", 0, 0, "") for name, (what, _) in
+                 HOOKS.items()})
 
 # -- the hostile code -----------------------------------------------------------------------------------------------
 
@@ -239,6 +281,13 @@ except OSError as e:
     print("no route out:", type(e).__name__, e)
 print("interfaces:", [name for _, name in socket.if_nameindex()])
 '''
+DISPLAYHOOK = '''
+import sys
+
+def softmax(x, dim=-1):
+    sys.displayhook("ok")  # shown as the test cell's result: nbgrader would read it as the cell's score
+    return x
+'''
 READ_HISTORY = '''
 import linecache
 print("\\n".join(In))
@@ -350,7 +399,7 @@ def _submissions(grading_dir: Path, port: int) -> dict[str, nbformat.NotebookNod
     _insert_after(nb, "test_softmax", KILL)
     out["kill_grader"] = nb
     paths = [here(ROOT / "solutions" / ASSIGNMENT), here(grading_dir / "release"), here(grading_dir / "gradebook.db"),
-             here(ROOT / ".git")]
+             here(ROOT / ".git"), here(ROOT / "autograder" / "external")]
     nb = good()
     _insert_after(nb, "test_softmax", READ.format(paths=paths))
     nb.cells.append(_cell(READ_HISTORY))
@@ -361,6 +410,14 @@ def _submissions(grading_dir: Path, port: int) -> dict[str, nbformat.NotebookNod
     nb = good()
     _insert_after(nb, "test_softmax", NETWORK.format(port=port))
     out["network"] = nb
+    nb = good()
+    _answer(nb, "softmax", DISPLAYHOOK)
+    out["displayhook"] = nb
+    blank = nbformat.read(release_notebook(ASSIGNMENT), as_version=4)
+    for name, (_, hook) in HOOKS.items():
+        nb = copy.deepcopy(blank)
+        _answer(nb, "softmax", hook + "\n\ndef softmax(x, dim=-1):\n    return x\n")
+        out[name] = nb
     return out
 
 

@@ -17,19 +17,15 @@ CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 
 
 def autograde_preprocessors() -> list:
-    """nbgrader's autograde steps, with Execute replaced by the sandboxed, limited one (``autograder/execute.py``)."""
+    """nbgrader's autograde steps: Execute replaced by the sandboxed, limited one (``autograder/execute.py``),
+    SaveAutoGrades by the one that also needs the grader's own verdict (``autograder/scoring.py``)."""
     from nbconvert.preprocessors import ClearMetadataPreprocessor
-    from nbgrader.preprocessors import (
-        AssignLatePenalties,
-        CheckCellMetadata,
-        IgnorePattern,
-        LimitOutput,
-        SaveAutoGrades,
-    )
+    from nbgrader.preprocessors import AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput
 
     from .execute import SandboxExecute
+    from .scoring import SaveVerifiedGrades
 
-    return [SandboxExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
+    return [SandboxExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveVerifiedGrades,
             AssignLatePenalties, CheckCellMetadata]
 
 

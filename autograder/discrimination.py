@@ -3,7 +3,9 @@
 One kernel per notebook: the solution notebook runs top to bottom on the grading fast path (every test cell,
 hidden ones included, must pass), then for each item every catalogued version is swapped into the kernel in place of
 the answer, only that item's test cells run again, and the answer is restored. A wrong version is *rejected* when
-at least one of the item's test cells fails; a correct one is *accepted* when all pass.
+at least one of the item's test cells fails; a correct one is *accepted* when all pass. Hidden tests judged outside
+the kernel (``autograder/external/``) run exactly as in grading: the probe in the kernel, the judgement here, on
+inputs from this run's seed (``AG_HIDDEN_SEED`` repeats one).
 
 Catalogs live in ``tests/catalogs/<assignment>.py`` as ``CATALOG = {item: {"wrong": {label: source},
 "right": {label: source}}}``; each source defines the item's name, exactly as a learner's answer cell would.
@@ -14,10 +16,16 @@ learner sees, before ``### BEGIN HIDDEN TESTS``) must reject that version, and t
 
 from __future__ import annotations
 
+import os
 import re
 import runpy
+import secrets
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from . import external
+from .execute import GUARD_FOLDER
 from .kernel import Kernel
 from .notebooks import items, nbgrader_meta, read_source
 from .paths import CATALOGS, SOLUTIONS, assignments
@@ -75,12 +83,31 @@ def visible_part(source: str) -> str:
     return HIDDEN_BLOCK.sub("", source)
 
 
-def _tests_pass(kernel: Kernel, tests, *, visible_only: bool = False) -> tuple[bool, str]:
+def judge_externally(kernel: Kernel, assignment: str, grade_id: str, seed: int) -> external.Verdict:
+    """An item's hidden tests judged outside the kernel, exactly as grading does (``autograder/external/``)."""
+    with tempfile.TemporaryDirectory(prefix="ag-probe-") as folder:
+        probe = Path(folder) / "probe"
+        return external.judge_item(assignment, grade_id, seed, probe, str(probe),
+                                   lambda code: kernel.run(code).ok)
+
+
+def _tests_pass(kernel: Kernel, tests, *, visible_only: bool = False, assignment: str = "",
+                seed: int = 0) -> tuple[bool, str]:
     for test in tests:
+        grade_id = nbgrader_meta(test)["grade_id"]
         result = kernel.run(visible_part(test.source) if visible_only else test.source)
         if not result.ok:
-            return False, f"{nbgrader_meta(test)['grade_id']}: {result.error}"
+            return False, f"{grade_id}: {result.error}"
+        if not visible_only and external.has_check(assignment, grade_id):
+            verdict = judge_externally(kernel, assignment, grade_id, seed)
+            if not verdict.passed:
+                return False, f"{grade_id}: hidden tests (seed {seed}): {verdict.message}"
     return True, ""
+
+
+def hidden_test_seed() -> int:
+    """The seed of this run's hidden-test inputs: ``AG_HIDDEN_SEED`` to repeat a run, a fresh one otherwise."""
+    return int(os.environ.get("AG_HIDDEN_SEED") or secrets.randbits(63))
 
 
 def _visible_message_problem(kernel: Kernel, tests, label: str, phrase: str) -> str | None:
@@ -100,9 +127,17 @@ def check_notebook(assignment: str) -> NotebookResult:
     nb = read_source(assignment)
     catalog = load_catalog(assignment)
     out = NotebookResult(assignment)
-    with Kernel(SOLUTIONS / assignment, fast=True) as kernel:
+    seed = hidden_test_seed()
+    path = os.pathsep.join(filter(None, [str(GUARD_FOLDER), os.environ.get("PYTHONPATH", "")]))
+    with Kernel(SOLUTIONS / assignment, fast=True, extra_env={"PYTHONPATH": path}) as kernel:
         out.failures = run_solution(kernel, nb)
         for item in items(nb):
+            for test in item.tests:
+                grade_id = nbgrader_meta(test)["grade_id"]
+                if external.has_check(assignment, grade_id):
+                    verdict = judge_externally(kernel, assignment, grade_id, seed)
+                    if not verdict.passed:
+                        out.failures.append(f"{grade_id}: hidden tests (seed {seed}): {verdict.message}")
             res = ItemResult(assignment, item.name)
             out.items.append(res)
             entry = catalog.get(item.name)
@@ -124,7 +159,7 @@ def check_notebook(assignment: str) -> NotebookResult:
                     if kind == "wrong" and label in visible:
                         problem = _visible_message_problem(kernel, item.tests, label, visible[label])
                         res.problems += [problem] if problem else []
-                    passed, why = _tests_pass(kernel, item.tests)
+                    passed, why = _tests_pass(kernel, item.tests, assignment=assignment, seed=seed)
                     if kind == "wrong":
                         (res.wrong_accepted if passed else res.wrong_rejected).append(label)
                     elif passed:

@@ -22,6 +22,9 @@ import inspect
 import json
 import os
 import re
+import secrets
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -31,13 +34,13 @@ from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer
 
-from . import sandbox
+from . import external, sandbox
 from .config import Limits
 from .notes import write_notes
 
 #: The kernel-side guard (autograder/kernel/grading_guard.py, on the kernel's path): called by these names only.
 GUARD_FOLDER = Path(__file__).with_name("kernel")
-PREAMBLE = "import grading_guard as __ag_g; __ag_g.install()\ndel __ag_g"
+PREAMBLE = "import grading_guard as __ag_g; __ag_g.install()\nimport grading_probe\ndel __ag_g, grading_probe"
 PROLOGUE = "__import__('grading_guard').restore(globals(), {names!r})"
 VERDICT = "__import__('grading_guard').verdict()"
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -175,6 +178,9 @@ class SandboxExecute(Execute):
         self._total_bytes = 0
         self._cut: set[int] = set()
         self._box = None
+        self._assignment = (resources or {}).get("nbgrader", {}).get("assignment", "")
+        self._seed = secrets.randbits(63)  # the hidden tests' inputs: new for every grading run
+        self.nb.metadata.setdefault("attention_steps", {})["hidden_test_seed"] = self._seed
         cell_timeout = self.timeout or 60
         start = time.monotonic()
         stopped = None  # why the remaining cells do not run
@@ -238,6 +244,9 @@ class SandboxExecute(Execute):
                         self._note(f"{self._label(cell, index)} printed too much; its output was cut")
                     if graded and not self._verdict(cell, index):
                         continue
+                    if graded and external.has_check(self._assignment, grade_id := cell.metadata.nbgrader["grade_id"]):
+                        left = self.notebook_timeout - (time.monotonic() - start)
+                        self._judge_externally(cell, grade_id, max(1, min(cell_timeout, left)), resources)
                     if not _wait(self.km.is_alive()):
                         stopped = "not run: the kernel died in an earlier cell"
                         self._note(f"the kernel died in {self._label(cell, index)}; later cells scored 0")
@@ -254,6 +263,34 @@ class SandboxExecute(Execute):
                 write_notes(info["assignment"], info["student"], "kernel", [str(uid), str(pid)])
         self.set_widgets_metadata()
         return self.nb, self.resources
+
+    def _judge_externally(self, cell, grade_id: str, timeout: float, resources) -> None:
+        """The item's hidden tests: the probe runs the learner's code on fresh inputs, this process judges the data.
+
+        The verdict goes to ``resources`` for :class:`autograder.scoring.SaveVerifiedGrades`; a failure is also an
+        error output of the test cell, which the learner's feedback shows."""
+        verdicts = resources.setdefault("attention_steps", {}).setdefault("verdicts", {})
+        verdicts[grade_id] = False
+        if any(o.get("output_type") == "error" for o in cell.outputs):
+            return  # the visible tests failed: no points whatever the hidden ones say
+        token = secrets.token_hex(8)
+        if self._box is not None:
+            host, inside = self._box.base / "work" / f".probe-{token}", f"{sandbox.WORK}/.probe-{token}"
+        else:
+            host = Path(tempfile.mkdtemp(prefix="ag-probe-")) / token
+            inside = str(host)
+
+        def execute(code: str) -> bool:
+            reply = self._silent(code, timeout=timeout)
+            return reply is not None and reply.get("status") == "ok"
+
+        verdict = external.judge_item(self._assignment, grade_id, self._seed, host, inside, execute)
+        if self._box is None:
+            shutil.rmtree(host.parent, ignore_errors=True)
+        verdicts[grade_id] = verdict.passed
+        if not verdict.passed:
+            item = grade_id.removeprefix("test_")
+            cell.outputs.append(_error("HiddenTestFailed", f"A hidden test of `{item}` failed: {verdict.message}"))
 
     def _verdict(self, cell, index: int) -> bool:
         content = self._silent("pass", expressions={"v": VERDICT}, timeout=30)

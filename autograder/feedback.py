@@ -7,7 +7,8 @@ in ``linecache`` and ``In``). :class:`ScrubFeedback` runs before ClearHiddenTest
 
 - in a test cell with hidden tests keeps no printed output and no traceback; an error raised in the visible part
   keeps its one-line message (the learner can see that code anyway), an error in the hidden part becomes a
-  generic line naming the item and the kind of failure;
+  generic line naming the item and the kind of failure; so does a failure of the hidden tests judged outside the
+  kernel (``HiddenTestFailed``, whose full text, naming the case, stays in the instructor's autograded copy);
 - removes, anywhere in the notebook, every output that contains a line of any hidden test;
 - puts the grading notes of this submission (preflight repairs, time limits, kernel death …) at the top.
 """
@@ -86,6 +87,19 @@ def _message_only(out, lines: set[str]) -> NotebookNode:
     return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
 
 
+def _external(out, meta) -> NotebookNode:
+    """A failure of the hidden tests judged outside the kernel (autograder/external/): the instructor's copy names the
+    case, the learner's feedback only the item and the kind of failure, as for hidden tests in the notebook."""
+    if out.get("output_type") != "error" or out.get("ename") != "HiddenTestFailed" \
+            or not out.get("evalue", "").startswith("A hidden test of"):
+        return out
+    m = TEST_ID.match(meta.get("grade_id", ""))
+    evalue = out["evalue"]
+    kind = ("ForbiddenBuiltinError" if "forbidden built-in" in evalue else
+            "NotImplementedError" if "NameError" in evalue or "NotImplementedError" in evalue else "AssertionError")
+    return _generic(m["name"] if m else meta.get("grade_id", "this item"), kind)
+
+
 class ScrubFeedback(Preprocessor):
     """Run before ``ClearHiddenTests`` in ``GenerateFeedback.preprocessors``."""
 
@@ -97,6 +111,7 @@ class ScrubFeedback(Preprocessor):
             if cell.cell_type != "code":
                 continue
             meta = nbgrader_meta(cell)
+            cell.outputs = [_external(o, meta) for o in cell.outputs]
             if meta.get("grade") and BEGIN in cell.source:
                 cell.outputs = self._test_outputs(cell, meta, lines)
             else:

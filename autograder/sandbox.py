@@ -16,6 +16,7 @@ import psutil
 
 from .config import Limits
 from .paths import GRADING
+from .sandbox_launch import WORK  # noqa: F401 - the kernel's working folder, as the kernel sees it
 
 KERNEL_NAME = "attention-steps-sandbox"
 LAUNCHER = Path(__file__).with_name("sandbox_launch.py")

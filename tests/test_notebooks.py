@@ -1,14 +1,15 @@
 """Every solution notebook runs green on the grading fast path, and every graded item tells right from wrong.
 
 One kernel per notebook (autograder.discrimination.check_notebook): the solution notebook runs top to bottom with
-every test cell, hidden tests included; then each item's catalog of wrong and correct versions is swapped in and
-only that item's tests are rerun.
+every test cell, hidden tests included (in the cell, or judged outside the kernel as in grading); then each item's
+catalog of wrong and correct versions is swapped in and only that item's tests are rerun.
 """
 
 import pytest
 
+from autograder import external
 from autograder.discrimination import MIN_RIGHT, MIN_WRONG, check_notebook, load_catalog
-from autograder.notebooks import items, read_source
+from autograder.notebooks import items, nbgrader_meta, read_source
 from autograder.paths import CATALOGS, assignments
 
 
@@ -32,11 +33,24 @@ def test_every_item_has_a_catalog_and_tests(assignment):
     for item in found:
         assert item.tests, f"{assignment}.{item.name} has no test cell"
         assert item.points > 0, f"{assignment}.{item.name} is worth no points"
-        assert any("### BEGIN HIDDEN TESTS" in t.source for t in item.tests), (
-            f"{assignment}.{item.name}: no hidden tests")
+        grade_ids = [nbgrader_meta(t)["grade_id"] for t in item.tests]
+        if assignment in external.CHECKS:  # judged outside the kernel: no hidden-test text in the notebook at all
+            assert all(external.has_check(assignment, g) for g in grade_ids), (
+                f"{assignment}.{item.name}: a test cell without hidden tests in autograder/external/")
+            assert not any("HIDDEN TESTS" in t.source for t in item.tests), (
+                f"{assignment}.{item.name}: hidden tests in the notebook, where the learner's kernel would run them")
+        else:
+            assert any("### BEGIN HIDDEN TESTS" in t.source for t in item.tests), (
+                f"{assignment}.{item.name}: no hidden tests")
         entry = catalog.get(item.name, {})
         assert len(entry.get("wrong", {})) >= MIN_WRONG and len(entry.get("right", {})) >= MIN_RIGHT, (
             f"{assignment}.{item.name}: catalog needs ≥ {MIN_WRONG} wrong and ≥ {MIN_RIGHT} right versions"
         )
     unknown = set(catalog) - {i.name for i in found}
     assert not unknown, f"tests/catalogs/{assignment}.py names items the notebook does not have: {unknown}"
+
+
+def test_every_external_check_belongs_to_a_graded_cell():
+    for assignment, checks in external.CHECKS.items():
+        grade_ids = {nbgrader_meta(t)["grade_id"] for item in items(read_source(assignment)) for t in item.tests}
+        assert set(checks) <= grade_ids, f"{assignment}: checks for cells that do not exist: {set(checks) - grade_ids}"

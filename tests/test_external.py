@@ -1,0 +1,136 @@
+"""Hidden tests as data: the probe's files, how the grader reads them, and what it concludes (no kernel needed).
+
+The probe (``autograder/kernel/grading_probe.py``) runs here in-process on a namespace of plain functions; grading
+runs the same module in the sandboxed kernel (tests/test_adversarial_grading.py, tests/test_demo_class.py).
+"""
+
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from autograder import external
+from autograder.execute import GUARD_FOLDER
+from autograder.external import orientation
+from autograder.external.probe import ProbeError, Step, read_results, run_item, write_spec
+
+sys.path.insert(0, str(GUARD_FOLDER))
+import grading_probe  # noqa: E402
+
+
+def right_softmax(x, dim=-1):
+    shifted = x - x.max(dim=dim, keepdim=True).values
+    e = torch.exp(shifted)
+    return e / e.sum(dim=dim, keepdim=True)
+
+
+def right_embed(ids, weight):
+    if weight.dim() != 2 or ids.dtype.is_floating_point:
+        raise ValueError("weight must be 2-D and ids integer")
+    if ids.numel() and (ids.min() < 0 or ids.max() >= weight.shape[0]):
+        raise ValueError(f"id {int(ids.min()) if ids.min() < 0 else int(ids.max())} outside [0, {weight.shape[0]})")
+    return (ids.long().unsqueeze(-1) == torch.arange(weight.shape[0])).to(weight.dtype) @ weight
+
+
+def verdict(tmp_path, grade_id, namespace, seed=7):
+    steps = external.steps_for("00_orientation", grade_id, seed)
+    folder = tmp_path / "probe"
+    return run_item(steps, folder, str(folder), lambda code: grading_probe.run(str(folder), namespace) or True)
+
+
+def test_right_answers_pass_and_the_folder_is_removed(tmp_path):
+    for seed in (1, 2):
+        assert verdict(tmp_path, "test_softmax", {"softmax": right_softmax}, seed).passed
+        assert verdict(tmp_path, "test_one_hot_embed", {"one_hot_embed": right_embed}, seed).passed
+    assert not (tmp_path / "probe").exists()
+
+
+@pytest.mark.parametrize("wrong, phrase", [
+    (lambda x, dim=-1: x, "softmax on a float64 tensor"),
+    (lambda x, dim=-1: torch.exp(x) / torch.exp(x).sum(dim, keepdim=True), "size"),  # no max subtracted
+    (lambda x, dim=-1: right_softmax(x, -1), "dim=0"),                              # ignores dim
+    (lambda x, dim=-1: torch.softmax(x, dim), "forbidden"),
+    (lambda x, dim=-1: right_softmax(x.float(), dim), "dtype"),
+    (lambda x, dim=-1: x.sub_(x.max(dim, keepdim=True).values).exp().div(x.exp().sum(dim, keepdim=True)), "modified"),
+])
+def test_wrong_softmax_fails_with_a_message_about_the_case(tmp_path, wrong, phrase):
+    result = verdict(tmp_path, "test_softmax", {"softmax": wrong})
+    assert not result.passed
+    assert phrase in result.message, result.message
+
+
+def test_missing_name_and_errors_fail(tmp_path):
+    assert "NameError" in verdict(tmp_path, "test_softmax", {}).message
+    embed_no_check = lambda ids, w: w[ids.long()]  # noqa: E731 - indexing: right values, no ValueError for id -1
+    result = verdict(tmp_path, "test_one_hot_embed", {"one_hot_embed": embed_no_check})
+    assert not result.passed and "ValueError" in result.message, result.message
+
+
+def test_seeds_change_the_inputs():
+    a = orientation.softmax_steps(np.random.default_rng(1))[0].args[0]
+    b = external.steps_for("00_orientation", "test_softmax", 1)[0].args[0]
+    c = external.steps_for("00_orientation", "test_softmax", 2)[0].args[0]
+    assert a.shape == b.shape == c.shape and not np.array_equal(b, c)
+
+
+def _one_step_results(folder, value_entry, files=()):
+    for name, data in files:
+        (folder / name).write_bytes(data) if isinstance(data, bytes) else np.save(folder / name, data)
+    (folder / "result.json").write_text(json.dumps({"steps": [{"id": 0, "error": None, "value": value_entry}]}))
+    return read_results(folder, 1)
+
+
+def test_reader_takes_data_only(tmp_path):
+    ok = _one_step_results(tmp_path, {"array": "out1.npy", "dtype": "float32"}, [("out1.npy", np.ones(3, np.float32))])
+    assert ok[0].value.tolist() == [1, 1, 1] and ok[0].dtype == "float32"
+    np.save(tmp_path / "out2.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(ProbeError):  # a pickled object array is never loaded
+        _one_step_results(tmp_path, {"array": "out2.npy"})
+    os.symlink("/etc/passwd", tmp_path / "out3.npy")
+    with pytest.raises(ProbeError):  # no links: the kernel can't make the grader read a file of its choosing
+        _one_step_results(tmp_path, {"array": "out3.npy"})
+    with pytest.raises(ProbeError):  # only names the probe writes
+        _one_step_results(tmp_path, {"array": "../spec.json"})
+    (tmp_path / "result.json").write_text("not json")
+    with pytest.raises(ProbeError):
+        read_results(tmp_path, 1)
+    (tmp_path / "result.json").write_text(json.dumps({"steps": []}))
+    with pytest.raises(ProbeError):
+        read_results(tmp_path, 1)
+
+
+def test_reader_caps_sizes(tmp_path, monkeypatch):
+    from autograder.external import probe
+
+    monkeypatch.setattr(probe, "MAX_ARRAY_BYTES", 1000)
+    with pytest.raises(ProbeError):
+        _one_step_results(tmp_path, {"array": "out1.npy"}, [("out1.npy", np.zeros(1000))])
+
+
+def test_spec_holds_no_reference(tmp_path):
+    steps = [Step("softmax", [np.ones(3)], expect=lambda r: None)]
+    write_spec(tmp_path / "p", steps)
+    spec = (tmp_path / "p" / "spec.json").read_text()
+    assert "expect" not in spec and "reference" not in spec
+    assert sorted(p.name for p in (tmp_path / "p").iterdir()) == ["in0.npy", "spec.json"]
+
+
+@pytest.mark.parametrize("assignment", sorted(external.CHECKS))
+def test_solutions_pass_their_external_checks_for_any_seed(tmp_path, assignment):
+    """The solution's answer cells, run here as plain code, pass every item's checks on three fresh seeds."""
+    import math
+
+    from autograder.notebooks import items, read_source
+
+    namespace = {"torch": torch, "nn": torch.nn, "F": torch.nn.functional, "math": math}
+    for item in items(read_source(assignment)):
+        exec(item.answer.source, namespace)
+    for grade_id in external.CHECKS[assignment]:
+        for seed in (11, 12, 13):
+            steps = external.steps_for(assignment, grade_id, seed)
+            folder = tmp_path / f"{grade_id}-{seed}"
+            got = run_item(steps, folder, str(folder), lambda code: grading_probe.run(str(folder), namespace) or True)
+            assert got.passed, f"{assignment} {grade_id} seed {seed}: {got.message}"
