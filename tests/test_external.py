@@ -35,10 +35,13 @@ def right_embed(ids, weight):
     return (ids.long().unsqueeze(-1) == torch.arange(weight.shape[0])).to(weight.dtype) @ weight
 
 
-def verdict(tmp_path, grade_id, namespace, seed=7):
-    steps = external.steps_for("00_orientation", grade_id, seed)
-    folder = tmp_path / "probe"
+def verdict_of(steps, folder, namespace):
+    """run_item with the probe run here, in-process, on ``namespace`` (grading runs it in the kernel)."""
     return run_item(steps, folder, str(folder), lambda code: grading_probe.run(str(folder), namespace) or True)
+
+
+def verdict(tmp_path, grade_id, namespace, seed=7):
+    return verdict_of(external.steps_for("00_orientation", grade_id, seed), tmp_path / "probe", namespace)
 
 
 def test_right_answers_pass_and_the_folder_is_removed(tmp_path):
@@ -131,6 +134,5 @@ def test_solutions_pass_their_external_checks_for_any_seed(tmp_path, assignment)
     for grade_id in external.CHECKS[assignment]:
         for seed in (11, 12, 13):
             steps = external.steps_for(assignment, grade_id, seed)
-            folder = tmp_path / f"{grade_id}-{seed}"
-            got = run_item(steps, folder, str(folder), lambda code: grading_probe.run(str(folder), namespace) or True)
+            got = verdict_of(steps, tmp_path / f"{grade_id}-{seed}", namespace)
             assert got.passed, f"{assignment} {grade_id} seed {seed}: {got.message}"
