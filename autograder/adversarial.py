@@ -70,10 +70,11 @@ STUDENTS: dict[str, Case] = {
                              "folder, the Python installation and /", 3, 2, ""),
     "kill_grader": Case("sends SIGKILL to every process it can see", 3, 2, ""),
     "read_hidden": Case("reads the hidden tests from disk and from IPython's history, and prints them", 3, 2,
-                        "frame inspection"),
+                        "frame, garbage-collector"),
     "read_private": Case("reads ../../solutions, ~/.ssh and every home's .ssh, another student's folder", 3, 2, ""),
     "network": Case("opens a TCP connection to the grader's machine (127.0.0.1) and looks for a route out", 3, 2, ""),
-    "displayhook": Case("wrong softmax that shows 'ok' as the test cell's result (sys.displayhook)", 0, 2, ""),
+    "displayhook": Case("wrong softmax that shows 'ok' as the test cell's result (sys.displayhook)", 0, 2,
+                        "IPython / ipykernel internals"),
 }
 
 #: Learner code that changes how the kernel runs every later cell, so that the test cells "pass" without testing
@@ -114,8 +115,8 @@ async def _do_execute(code, silent, *args, **kwargs):
 _kernel.do_execute = _do_execute
 '''),
 }
-STUDENTS.update({name: Case(what + "; softmax returns x, one_hot_embed blank", 0, 0, "") for name, (what, _) in
-                 HOOKS.items()})
+STUDENTS.update({name: Case(what + "; softmax returns x, one_hot_embed blank", 0, 0, "IPython / ipykernel internals")
+                 for name, (what, _) in HOOKS.items()})
 
 # -- the hostile code -----------------------------------------------------------------------------------------------
 

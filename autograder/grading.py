@@ -18,7 +18,7 @@ from . import notebooks, sandbox
 from .config import course_config
 from .notes import clear_notes, read_notes, write_notes
 from .paths import COURSE, DEMO_CLASS, GRADING, ROOT, assignments
-from .preflight import preflight
+from .preflight import FLAG, preflight
 
 
 class GradingError(RuntimeError):
@@ -317,6 +317,10 @@ def report(assignment: str | None = None, out_dir: Path | None = None) -> tuple[
         full = sum(s >= tops[(a, i)] for s in scores)
         lines.append(f"{a:<22} {i:<28} {sum(scores) / len(scores):>6.2f} {tops[(a, i)]:>5g} "
                      f"{full:>5}/{len(scores):<5} {len(scores):>3}")
+    flagged = [f"  {r.student} ({r.assignment}): {n}" for r in rows for n in r.notes if n.startswith(FLAG)]
+    if flagged:
+        lines += ["", f"{len(flagged)} submission(s) flagged for review (the score is not changed; read the code):",
+                  *flagged]
     fig, ax = plt.subplots(figsize=(6, 3.5))
     percents = [100 * r.score / r.max_score for r in rows if r.max_score]
     ax.hist(percents, bins=[0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100.01], edgecolor="black")

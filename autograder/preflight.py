@@ -17,8 +17,11 @@ from pathlib import Path
 import nbformat
 
 from .notebooks import TEST_ID, nbgrader_meta
+from .review import forbidden_in, review
 
-#: Learner code worth a human look (the score is not changed by this; the sandbox and the integrity guard act).
+FLAG = "flagged for review"
+
+#: Learner code worth a human look, by pattern: for a cell that does not parse (``review.py`` reads the others).
 SUSPICIOUS = {
     "os._exit": r"\bos\s*\.\s*_exit\b",
     "fork/exec": r"\bos\s*\.\s*(fork|exec\w*|kill|killpg|setsid)\b|\bsubprocess\b|\bmultiprocessing\b",
@@ -197,12 +200,12 @@ def _index_after(nb, gid: str) -> int:
 
 
 def flags(nb, release_nb) -> list[str]:
-    """Patterns in the learner's own cells worth a human look (never changes a score)."""
+    """What in the learner's own cells is worth a human look (``review.py``; never changes a score)."""
     locked = {nbgrader_meta(c)["grade_id"] for c in release_nb.cells if nbgrader_meta(c).get("locked")}
-    text = "\n".join(c.source for c in nb.cells
-                     if c.cell_type == "code" and nbgrader_meta(c).get("grade_id") not in locked)
-    hits = [label for label, pattern in SUSPICIOUS.items() if re.search(pattern, text)]
-    return [f"flagged for review: the learner's code uses {', '.join(hits)}"] if hits else []
+    learner = [c.source for c in nb.cells if c.cell_type == "code" and nbgrader_meta(c).get("grade_id") not in locked]
+    tests = [c.source for c in release_nb.cells if c.cell_type == "code" and nbgrader_meta(c).get("grade")]
+    hits = review(learner, forbidden_in(tests), fallback=SUSPICIOUS)
+    return [f"{FLAG}: the learner's code uses {', '.join(hits)}"] if hits else []
 
 
 def preflight(folder: Path, release_dir: Path) -> list[str]:

@@ -27,7 +27,7 @@ import psutil
 import pytest
 
 from autograder import external
-from autograder.adversarial import STUDENTS, build_adversarial_class
+from autograder.adversarial import HOOKS, STUDENTS, build_adversarial_class
 from autograder.feedback import hidden_lines
 from autograder.notebooks import read_source
 from autograder.paths import ROOT
@@ -102,10 +102,11 @@ def graded(request):
         before = _digests(root)
         table = _cli(prefix, root, grading, "grade", str(klass))
         _cli(prefix, root, grading, "feedback")
-        _cli(prefix, root, grading, "report")
+        report = _cli(prefix, root, grading, "report")
         with open(grading / "reports" / "grades.csv") as f:
             rows = {r["student"]: r for r in csv.DictReader(f)}
-        yield {"grading": grading, "table": table, "rows": rows, "before": before, "root": root, "base": base,
+        yield {"grading": grading, "table": table, "report": report, "rows": rows, "before": before, "root": root,
+               "base": base,
                "listener": listener, "who": request.param}
     finally:
         listener.sock.close()
@@ -137,6 +138,13 @@ def test_feedback_has_no_hidden_test_text(graded):
         leaked = [line for line in lines if line in text]
         assert not leaked, f"{page}: hidden-test text in feedback: {leaked[:3]}"
         assert "BEGIN HIDDEN TESTS" not in text
+
+
+def test_report_names_every_hooking_submission(graded):
+    flagged = graded["report"].split("flagged for review (the score is not changed")[-1]
+    for student in [*HOOKS, "displayhook"]:
+        assert f"  {student} (00_orientation): flagged for review" in flagged, graded["report"][-3000:]
+    assert "  alice (00_orientation)" not in flagged
 
 
 def test_feedback_says_why(graded):

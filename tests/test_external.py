@@ -136,3 +136,38 @@ def test_solutions_pass_their_external_checks_for_any_seed(tmp_path, assignment)
             steps = external.steps_for(assignment, grade_id, seed)
             got = verdict_of(steps, tmp_path / f"{grade_id}-{seed}", namespace)
             assert got.passed, f"{assignment} {grade_id} seed {seed}: {got.message}"
+
+
+def test_probe_builds_a_module_loads_weights_and_reports_facts(tmp_path):
+    """The probe's module path: build, cast, load the grader's weights, call, backward to parameters, facts."""
+    from autograder.external.expect import all_of, returns
+    from autograder.external.probe import Opaque, dtype, method, ref
+
+    class Affine(torch.nn.Module):
+        def __init__(self, d):
+            super().__init__()
+            self.proj = torch.nn.Linear(d, d)
+
+        def forward(self, x):
+            return self.proj(x)
+
+    rng = np.random.default_rng(0)
+    weight, bias, x = rng.standard_normal((3, 3)), rng.standard_normal(3), rng.standard_normal((2, 3))
+    upstream = rng.standard_normal((2, 3))
+    facts = {}
+
+    def remember(result):
+        facts.update(result.facts)
+
+    steps = [Step("Affine", [3], keep="m", facts=("parameters", "proj", "proj.in_features"), expect=remember),
+             Step(method("m", "to"), [dtype("float64")]),
+             Step(None, set_parameters={"proj.weight": weight, "proj.bias": bias}, on="m"),
+             Step(ref("m"), [x], upstream=upstream, parameter_grads="m", expect=all_of(
+                 returns(x @ weight.T + bias, name="affine", dtype="float64"),
+                 lambda r: None if np.allclose(r.grads["param:proj.weight"], upstream.T @ x) else "weight grad")),
+             Step("Affine", [3], expect=returns(np.zeros(1), name="a module is not a tensor"))]
+    got = verdict_of(steps, tmp_path / "probe", {"Affine": Affine})
+    assert not got.passed and "a module is not a tensor: expected a tensor" in got.message, got.message
+    assert facts == {"parameters": {"proj.weight": [3, 3], "proj.bias": [3]}, "proj": Opaque("Linear"),
+                     "proj.in_features": 3}
+    assert verdict_of(steps[:4], tmp_path / "probe2", {"Affine": Affine}).passed

@@ -11,6 +11,7 @@ from autograder.feedback import ScrubFeedback, hidden_lines
 from autograder.notebooks import nbgrader_meta, read_source
 from autograder.paths import release_notebook
 from autograder.preflight import BLANK_ANSWER, flags, preflight, repair
+from autograder.review import forbidden_in, review
 
 A = "00_orientation"
 LEGACY = "04_senet"
@@ -131,3 +132,39 @@ def test_scrubber_keeps_the_case_of_an_external_failure_from_the_learner():
     nb, _ = ScrubFeedback().preprocess(nb, {})
     (out,) = nb.cells[_index(nb, "test_softmax")].outputs
     assert out.evalue.startswith("A hidden test of `softmax` failed") and "(3, 7)" not in str(out)
+
+
+HOOK_SPELLINGS = [
+    'get_ipython().input_transformers_cleanup.append(lambda lines: [])',
+    'shell = get_ipython()\nshell.run_cell = lambda *a, **k: None',
+    'setattr(globals()["get_ipython"](), "run_cell_async", None)',
+    'import IPython\nIPython.get_ipython().kernel.do_execute = None',
+    'import sys\nsys.displayhook("ok")',
+    'exec("x = 1")',
+    'import threading\nthreading.Thread(target=print).start()',
+    'import gc\ngc.get_objects()',
+    'import sys\nsys._getframe(1).f_globals["assert_close"] = print',
+    'import ctypes',
+    'import torch\ntorch.testing.assert_close = print',
+    'from torch.nn.functional import softmax as s',
+    'def softmax(x, dim=-1):\n    return getattr(torch, "softmax")(x, dim)',
+]
+
+
+@pytest.mark.parametrize("source", HOOK_SPELLINGS)
+def test_review_flags_each_spelling(source):
+    assert review([source], {"softmax"}), source
+
+
+def test_review_flags_no_solution_and_no_right_catalog_version():
+    from autograder.discrimination import load_catalog
+    from autograder.notebooks import items
+    from autograder.paths import assignments
+
+    for assignment in assignments():
+        nb = read_source(assignment)
+        forbidden = forbidden_in([c.source for c in nb.cells if nbgrader_meta(c).get("grade")])
+        for item in items(nb):
+            assert review([item.answer.source], forbidden) == [], f"{assignment}.{item.name}: the solution is flagged"
+            for label, source in load_catalog(assignment).get(item.name, {}).get("right", {}).items():
+                assert review([source], forbidden) == [], f"{assignment}.{item.name} right version {label!r} is flagged"

@@ -56,11 +56,17 @@ class Step:
     on: str | None = None
     parameter_grads: str | None = None  # a kept module whose parameters' gradients to return
     seed: int | None = None
+    stand_ins: dict = field(default_factory=dict)  # notebook name -> trusted version (kernel/grading_references.py)
 
 
 def tensor(array: np.ndarray, *, dtype: str | None = None, requires_grad: bool = False) -> dict:
     """An argument loaded as a tensor in the kernel (``dtype``: a torch dtype name, e.g. ``"float16"``)."""
     return {"__array__": np.asarray(array), "dtype": dtype, "requires_grad": requires_grad}
+
+
+def dtype(name: str) -> dict:
+    """A ``torch.dtype`` argument (``dtype("float64")`` is ``torch.float64``), e.g. for ``module.to``."""
+    return {"torch_dtype": name}
 
 
 def device(name: str) -> dict:
@@ -74,6 +80,13 @@ class MetaTensor:
 
     shape: tuple
     dtype: str
+
+
+@dataclass(frozen=True)
+class Opaque:
+    """A value that is not a tensor, number, string or sequence came back: only its type's name is known."""
+
+    type: str
 
 
 def ref(name: str) -> dict:
@@ -126,7 +139,7 @@ def write_spec(folder: Path, steps: list[Step]) -> None:
                  "kwargs": {k: encode(v) for k, v in step.kwargs.items()}, "forbid": list(step.forbid),
                  "exercise": step.exercise, "output": step.output, "keep": step.keep, "facts": list(step.facts),
                  "set_parameters": {k: encode(v) for k, v in step.set_parameters.items()}, "on": step.on,
-                 "parameter_grads": step.parameter_grads, "seed": step.seed,
+                 "parameter_grads": step.parameter_grads, "seed": step.seed, "stand_ins": step.stand_ins,
                  "upstream": encode(step.upstream) if step.upstream is not None else None}
         if step.call is None:
             entry.pop("call")
@@ -191,7 +204,7 @@ class _Reader:
             return [p[0] for p in pairs], [p[1] for p in pairs]
         if "scalar" in entry:
             return entry["scalar"], type(entry["scalar"]).__name__
-        return None, f"object {entry.get('object')}"
+        return Opaque(str(entry.get("object"))[:200]), "object"
 
 
 def read_results(folder: Path, steps: int) -> list[Result]:

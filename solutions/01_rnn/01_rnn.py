@@ -78,7 +78,7 @@ from torch import nn
 from attention_steps import by_mode, describe_device, report_metric, seed_everything
 from attention_steps.data import recall_task
 from attention_steps.plotting import show
-from attention_steps.testing import assert_close, assert_tensor, expect_value_error, forbid, random_tensor, snapshot
+from attention_steps.testing import assert_close, assert_tensor, expect_value_error, forbid, random_tensor
 from attention_steps.training import batch_sampler, train
 from attention_steps.weights import rnn_weights
 
@@ -154,46 +154,6 @@ expect_value_error(rnn_step, x, hp, cell.weight_ih.detach(), cell.weight_hh.deta
 with forbid("rnn", exercise="rnn_step"):
     rnn_step(x, hp, torch.randn(3, 4), torch.randn(4, 4), torch.randn(4))
 
-### BEGIN HIDDEN TESTS
-import numpy as _np
-
-def _np_step(x, h, wxh, whh, bias):
-    return _np.tanh(x @ wxh + h @ whh + bias)
-
-_gen = torch.Generator().manual_seed(11)
-for _B, _D, _H, _dtype in [(4, 3, 5, torch.float64), (1, 7, 2, torch.float32), (6, 1, 1, torch.float64),
-                           (3, 5, 8, torch.float32)]:
-    _args = [torch.randn(*s, generator=_gen, dtype=torch.float64).to(_dtype) for s in
-             [(_B, _D), (_B, _H), (_D, _H), (_H, _H), (_H,)]]
-    _keep = snapshot(*_args)
-    with forbid("rnn", exercise="rnn_step"):
-        _out = rnn_step(*_args)
-    for _a, _k, _n in zip(_args, _keep, ["x_t", "h_prev", "W_xh", "W_hh", "b"]):
-        assert_close(_a, _k, atol=0, rtol=0, name=f"{_n} after rnn_step (inputs must not be modified)")
-    _ref = torch.from_numpy(_np_step(*[k.double().numpy() for k in _keep])).to(_dtype)
-    assert_close(_out, _ref, atol=1e-6 if _dtype == torch.float32 else 1e-12, name=f"rnn_step B={_B} D={_D} H={_H}")
-# a large hidden state: W_hh must not be transposed, bias must be there, tanh (not relu, not sigmoid)
-_args = [torch.randn(*s, generator=_gen, dtype=torch.float64) * 2 for s in [(3, 4), (3, 6), (4, 6), (6, 6), (6,)]]
-_keep = snapshot(*_args)
-assert_close(rnn_step(*_args), torch.from_numpy(_np_step(*[k.numpy() for k in _keep])), atol=1e-12,
-             name="rnn_step with large inputs")
-# gradients
-_args = [torch.randn(*s, generator=_gen, dtype=torch.float64, requires_grad=True) for s in
-         [(2, 3), (2, 4), (3, 4), (4, 4), (4,)]]
-assert torch.autograd.gradcheck(rnn_step, tuple(_args)), "gradients of rnn_step are wrong"
-# bad shapes
-_x, _h = torch.randn(2, 3), torch.randn(2, 4)
-_wxh, _whh, _b = torch.randn(3, 4), torch.randn(4, 4), torch.randn(4)
-expect_value_error(rnn_step, _x, _h, _wxh, _whh, torch.randn(1), name="rnn_step with b of shape (1,)")
-expect_value_error(rnn_step, _x, torch.randn(1, 4), _wxh, _whh, _b, name="rnn_step with h_prev batch 1 vs x_t batch 2")
-expect_value_error(rnn_step, _x[0], _h, _wxh, _whh, _b, name="rnn_step with a 1-D x_t")
-expect_value_error(rnn_step, _x, _h, _wxh, torch.randn(4, 5), _b, name="rnn_step with W_hh (4, 5)")
-expect_value_error(rnn_step, _x, _h, torch.randn(3, 5), _whh, _b, name="rnn_step with W_xh (3, 5) but H = 4")
-expect_value_error(rnn_step, _x, _h, torch.randn(5, 4), _whh, _b, name="rnn_step with W_xh (5, 4) but D = 3")
-_cell = nn.RNNCell(3, 4)
-with forbid("rnn", exercise="rnn_step"):
-    rnn_step(_x, _h, _cell.weight_ih.detach().T, _cell.weight_hh.detach().T, _b)
-### END HIDDEN TESTS
 
 # %% [markdown]
 # ## A whole sequence
@@ -275,76 +235,6 @@ expect_value_error(rnn_forward, x[0], h0, w["W_xh"], w["W_hh"], w["b"], mention=
 with forbid("rnn", exercise="rnn_forward"):
     rnn_forward(x, h0, w["W_xh"], w["W_hh"], w["b"])
 
-### BEGIN HIDDEN TESTS
-import numpy as _np
-
-# Graded on its own: while these tests run, rnn_step is a reference step, so a mistake there is not counted twice.
-_learner_step = globals().get("rnn_step")
-
-def _reference_step(x_t, h_prev, W_xh, W_hh, b):
-    if x_t.dim() != 2 or h_prev.dim() != 2 or x_t.shape[0] != h_prev.shape[0]:
-        raise ValueError(f"bad shapes {tuple(x_t.shape)}, {tuple(h_prev.shape)}")
-    if W_xh.shape != (x_t.shape[1], h_prev.shape[1]) or W_hh.shape != (h_prev.shape[1],) * 2 \
-            or b.shape != (h_prev.shape[1],):
-        raise ValueError(f"bad weights {tuple(W_xh.shape)}, {tuple(W_hh.shape)}, {tuple(b.shape)}")
-    return torch.tanh(x_t @ W_xh + h_prev @ W_hh + b)
-
-def _np_forward(x, h, wxh, whh, bias):
-    outs = []
-    for t in range(x.shape[1]):
-        h = _np.tanh(x[:, t] @ wxh + h @ whh + bias)
-        outs.append(h)
-    return _np.stack(outs, axis=1)
-
-rnn_step = _reference_step
-try:
-    _gen = torch.Generator().manual_seed(21)
-    for _B, _S, _D, _H, _dtype, _zero in [(3, 6, 4, 5, torch.float64, False), (1, 1, 2, 3, torch.float64, False),
-                                          (2, 9, 3, 2, torch.float32, True), (1, 4, 1, 1, torch.float64, True),
-                                          (4, 1, 5, 6, torch.float32, False)]:
-        _x = torch.randn(_B, _S, _D, generator=_gen, dtype=torch.float64).to(_dtype)
-        _h0 = None if _zero else torch.randn(_B, _H, generator=_gen, dtype=torch.float64).to(_dtype)
-        _wxh = (torch.randn(_D, _H, generator=_gen, dtype=torch.float64)).to(_dtype)
-        _whh = (torch.randn(_H, _H, generator=_gen, dtype=torch.float64) * 0.9).to(_dtype)
-        _b = torch.randn(_H, generator=_gen, dtype=torch.float64).to(_dtype)
-        _keep = snapshot(_x, _wxh, _whh, _b)
-        _h0_keep = None if _zero else snapshot(_h0)
-        with forbid("rnn", exercise="rnn_forward"):
-            _out, _last = rnn_forward(_x, _h0, _wxh, _whh, _b)
-        for _a, _k in zip((_x, _wxh, _whh, _b), _keep):
-            assert_close(_a, _k, atol=0, rtol=0, name="an input after rnn_forward (inputs must not be modified)")
-        _start = _np.zeros((_B, _H)) if _zero else _h0_keep.double().numpy()
-        _ref = torch.from_numpy(_np_forward(_keep[0].double().numpy(), _start, *[k.double().numpy() for k in _keep[1:]]))
-        _tol = 1e-5 if _dtype == torch.float32 else 1e-12
-        _what = f"B={_B} S={_S} D={_D} H={_H} h0={'None' if _zero else 'given'}"
-        assert_close(_out, _ref.to(_dtype), atol=_tol, name=f"rnn_forward outputs ({_what})")
-        assert_close(_last, _ref[:, -1].to(_dtype), atol=_tol, name=f"rnn_forward h_last ({_what})")
-    # against torch.nn.RNN with copied weights
-    _rnn = nn.RNN(3, 7, batch_first=True).double()
-    _w = rnn_weights(_rnn)
-    _x = torch.randn(5, 8, 3, generator=_gen, dtype=torch.float64)
-    _h0 = torch.randn(5, 7, generator=_gen, dtype=torch.float64)
-    _ref_out, _ref_hn = _rnn(_x, _h0[None])
-    _out, _last = rnn_forward(_x, _h0, _w["W_xh"], _w["W_hh"], _w["b"])
-    assert_close(_out, _ref_out.detach(), atol=1e-12, name="rnn_forward vs torch.nn.RNN")
-    assert_close(_last, _ref_hn[0].detach(), atol=1e-12, name="rnn_forward h_last vs torch.nn.RNN")
-    # a numerical gradient check on a tiny case: gradients reach x, h0 and every weight
-    _args = [torch.randn(*s, generator=_gen, dtype=torch.float64, requires_grad=True) for s in
-             [(2, 3, 2), (2, 3), (2, 3), (3, 3), (3,)]]
-    assert torch.autograd.gradcheck(lambda *a: rnn_forward(*a)[0], tuple(_args)), \
-        "gradients of rnn_forward are wrong (check that every step uses the previous step's state)"
-    assert torch.autograd.gradcheck(lambda *a: rnn_forward(*a)[1], tuple(_args)), "gradients of h_last are wrong"
-    # bad shapes
-    _x = torch.randn(2, 4, 3)
-    _wxh, _whh, _b = torch.randn(3, 5), torch.randn(5, 5), torch.randn(5)
-    expect_value_error(rnn_forward, torch.randn(2, 0, 3), None, _wxh, _whh, _b, name="rnn_forward with S = 0")
-    expect_value_error(rnn_forward, _x, torch.randn(3, 5), _wxh, _whh, _b, name="rnn_forward with h0 batch 3 vs x batch 2")
-    expect_value_error(rnn_forward, _x, torch.randn(2, 4), _wxh, _whh, _b, name="rnn_forward with h0 (2, 4) but H = 5")
-    expect_value_error(rnn_forward, _x, None, torch.randn(4, 5), _whh, _b, name="rnn_forward with W_xh (4, 5) but D = 3")
-    expect_value_error(rnn_forward, torch.randn(2, 4, 3, 1), None, _wxh, _whh, _b, name="rnn_forward with a 4-D x")
-finally:
-    rnn_step = _learner_step
-### END HIDDEN TESTS
 
 # %% [markdown]
 # ## Why gradients vanish or explode
@@ -601,43 +491,6 @@ assert_close(bidirectional_concat(fwd, bwd), bi(x)[0].detach(), name="bidirectio
 expect_value_error(bidirectional_concat, torch.zeros(2, 5, 4), torch.zeros(2, 4, 4), mention=["(2, 5, 4)", "(2, 4, 4)"],
                    name="bidirectional_concat with different lengths")
 
-### BEGIN HIDDEN TESTS
-import numpy as _np
-
-def _np_rnn(x, wxh, whh, bias):
-    h, outs = _np.zeros((x.shape[0], whh.shape[0])), []
-    for t in range(x.shape[1]):
-        h = _np.tanh(x[:, t] @ wxh + h @ whh + bias)
-        outs.append(h)
-    return _np.stack(outs, axis=1)
-
-_gen = torch.Generator().manual_seed(31)
-for _B, _S, _H in [(3, 7, 4), (1, 1, 2), (2, 2, 1), (4, 6, 3)]:
-    _f = torch.randn(_B, _S, _H, generator=_gen, dtype=torch.float64)
-    _b = torch.randn(_B, _S, _H, generator=_gen, dtype=torch.float64)
-    _fk, _bk = snapshot(_f, _b)
-    _out = bidirectional_concat(_f, _b)
-    assert_close(_f, _fk, atol=0, rtol=0, name="fwd after bidirectional_concat (inputs must not be modified)")
-    assert_close(_b, _bk, atol=0, rtol=0, name="bwd after bidirectional_concat (inputs must not be modified)")
-    _ref = _np.concatenate([_fk.numpy(), _bk.numpy()[:, ::-1]], axis=-1)
-    assert_close(_out, torch.from_numpy(_ref.copy()), atol=0, rtol=0, name=f"bidirectional_concat B={_B} S={_S} H={_H}")
-# a full bidirectional RNN: reference states from numpy, compared with torch's bidirectional nn.RNN too
-_bi = nn.RNN(2, 3, batch_first=True, bidirectional=True).double()
-_x = torch.randn(3, 6, 2, generator=_gen, dtype=torch.float64)
-_wf, _wb = rnn_weights(_bi), rnn_weights(_bi, reverse=True)
-_f = torch.from_numpy(_np_rnn(_x.numpy(), *[v.numpy() for v in _wf.values()]))
-_b = torch.from_numpy(_np_rnn(_x.flip(1).numpy(), *[v.numpy() for v in _wb.values()]))
-assert_close(bidirectional_concat(_f, _b), _bi(_x)[0].detach(), atol=1e-12, name="bidirectional_concat vs nn.RNN")
-assert_close(bidirectional_concat(_f.float(), _b.float()), _bi(_x)[0].detach().float(), atol=1e-6,
-             name="bidirectional_concat in float32")
-# gradients reach both halves
-_f = torch.randn(2, 4, 3, generator=_gen, dtype=torch.float64, requires_grad=True)
-_b = torch.randn(2, 4, 3, generator=_gen, dtype=torch.float64, requires_grad=True)
-assert torch.autograd.gradcheck(bidirectional_concat, (_f, _b)), "gradients of bidirectional_concat are wrong"
-expect_value_error(bidirectional_concat, torch.zeros(2, 5, 4), torch.zeros(2, 5, 3), name="bidirectional_concat, H 4 vs 3")
-expect_value_error(bidirectional_concat, torch.zeros(5, 4), torch.zeros(5, 4), name="bidirectional_concat with 2-D inputs")
-expect_value_error(bidirectional_concat, torch.zeros(2, 5, 4), torch.zeros(3, 5, 4), name="bidirectional_concat, B 2 vs 3")
-### END HIDDEN TESTS
 
 # %% [markdown]
 # ### Experiment — what each half of a Bi-RNN knows

@@ -92,13 +92,16 @@ def item_of(grade_id: str) -> str:
 
 
 def hidden_test_lines(assignment: str) -> list[str]:
-    """Lines only the hidden-test blocks of the source notebook hold (none may reach a learner).
+    """Lines only the hidden tests hold (none may reach a learner): the hidden-test blocks of the source notebook,
+    and the grader's checks of the notebook in ``autograder/external/`` where its hidden tests left the kernel.
 
     Non-trivial lines (12 characters or more, not comments) that appear nowhere in the release: a hidden block may
     repeat a visible line such as ``with forbid("softmax"):``, which is no secret.
     """
+    from autograder import external
+
     released = squash("\n".join(c.source for c in read(release_path(assignment)).cells))
-    lines = []
+    lines = [line for line in sorted(external.source_lines(assignment)) if squash(line) not in released]
     for cell in read(source_path(assignment)).cells:
         if is_test(cell):
             for block in _HIDDEN_BLOCK.findall(cell.source):

@@ -57,12 +57,37 @@ def test_notebook_runs_in_the_colab_like_runtime(assignment, colab):
           f"{image_outputs(executed)} plots")
 
 
-def test_hidden_tests_score_full_marks_in_the_colab_like_runtime(assignment, colab):
+def _with_probes(nb, assignment: str, folder: Path) -> list:
+    """After each test cell judged outside the kernel (autograder/external/), a cell that runs its probe, as grading
+    does; returns (grade_id, steps, probe folder) for each, to judge here once the notebook ran."""
+    import nbformat
+
+    from autograder import external
+    from autograder.execute import GUARD_FOLDER
+
+    probes, seed = [], 20261203
+    for index in reversed(range(len(nb.cells))):
+        grade_id = nb.cells[index].metadata.get("nbgrader", {}).get("grade_id", "")
+        if nb.cells[index].metadata.get("nbgrader", {}).get("grade") and external.has_check(assignment, grade_id):
+            steps, probe = external.steps_for(assignment, grade_id, seed), folder / grade_id
+            external.probe.write_spec(probe, steps)
+            nb.cells.insert(index + 1, nbformat.v4.new_code_cell(
+                f"import sys; sys.path.insert(0, {str(GUARD_FOLDER)!r})\n{external.probe.probe_code(str(probe))}"))
+            probes.append((grade_id, steps, probe))
+    return probes
+
+
+def test_hidden_tests_score_full_marks_in_the_colab_like_runtime(assignment, colab, tmp_path):
     """The solution notebook, hidden tests included, scored as nbgrader scores it: a test cell with an error or any
-    stderr output (a deprecation warning on a newer torch, say) gets 0."""
+    stderr output (a deprecation warning on a newer torch, say) gets 0; the hidden tests judged outside the kernel
+    run their probe in this runtime and are judged here, as in grading."""
     from nbgrader.utils import determine_grade
 
-    result, executed = colab.execute(read(source_path(assignment)), f"{assignment}-hidden")
+    from autograder.external.probe import judge, read_results
+
+    nb = read(source_path(assignment))
+    probes = _with_probes(nb, assignment, tmp_path)
+    result, executed = colab.execute(nb, f"{assignment}-hidden")
     assert result["ok"], f"{assignment} with hidden tests failed on torch {colab.torch_version}:\n{result['error']}"
     lost = []
     for cell in executed.cells:
@@ -71,4 +96,8 @@ def test_hidden_tests_score_full_marks_in_the_colab_like_runtime(assignment, col
             if score != top:
                 outputs = [o.get("text", "") or o.get("evalue", "") for o in cell.outputs]
                 lost.append(f"{cell.metadata['nbgrader']['grade_id']}: {score}/{top} {outputs}"[:600])
+    for grade_id, steps, probe in probes:
+        verdict = judge(steps, read_results(probe, len(steps)))
+        if not verdict.passed:
+            lost.append(f"{grade_id}: hidden tests judged outside the kernel: {verdict.message}"[:600])
     assert not lost, f"{assignment} on torch {colab.torch_version} loses points:\n" + "\n".join(lost)
