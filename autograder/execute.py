@@ -36,6 +36,7 @@ from traitlets import Bool, Integer
 
 from . import external, sandbox
 from .config import Limits
+from .notebooks import TEST_ID
 from .notes import write_notes
 
 #: The kernel-side guard (autograder/kernel/grading_guard.py, on the kernel's path): called by these names only.
@@ -289,7 +290,7 @@ class SandboxExecute(Execute):
             shutil.rmtree(host.parent, ignore_errors=True)
         verdicts[grade_id] = verdict.passed
         if not verdict.passed:
-            item = grade_id.removeprefix("test_")
+            item = m["name"] if (m := TEST_ID.match(grade_id)) else grade_id
             cell.outputs.append(_error("HiddenTestFailed", f"A hidden test of `{item}` failed: {verdict.message}"))
 
     def _verdict(self, cell, index: int) -> bool:
