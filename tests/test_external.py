@@ -171,3 +171,34 @@ def test_probe_builds_a_module_loads_weights_and_reports_facts(tmp_path):
     assert facts == {"parameters": {"proj.weight": [3, 3], "proj.bias": [3]}, "proj": Opaque("Linear"),
                      "proj.in_features": 3}
     assert verdict_of(steps[:4], tmp_path / "probe2", {"Affine": Affine}).passed
+
+
+@pytest.mark.parametrize("assignment", sorted(external.CHECKS))
+def test_external_checks_alone_reject_every_wrong_catalog_version(tmp_path, assignment):
+    """The grader's own judgement, without the visible tests (which the learner's code can subvert), rejects every
+    wrong version in the item's catalog and accepts every right one."""
+    import math
+
+    from attention_steps import testing
+    from autograder.discrimination import load_catalog
+    from autograder.notebooks import items, nbgrader_meta, read_source
+
+    base = {"torch": torch, "nn": torch.nn, "F": torch.nn.functional, "math": math, "np": np, **vars(testing)}
+    notebook_items = items(read_source(assignment))
+    for item in notebook_items:
+        exec(item.answer.source, base)
+    catalog, problems = load_catalog(assignment), []
+    for item in notebook_items:
+        grade_ids = [nbgrader_meta(test)["grade_id"] for test in item.tests]
+        for kind in ("wrong", "right"):
+            for number, (label, source) in enumerate(catalog[item.name][kind].items()):
+                namespace = dict(base)
+                exec(source, namespace)
+                verdicts = [verdict_of(external.steps_for(assignment, grade_id, 5),
+                                       tmp_path / f"{item.name}-{kind}-{number}-{grade_id}", namespace)
+                            for grade_id in grade_ids]
+                if all(v.passed for v in verdicts) != (kind == "right"):
+                    problems.append(f"{item.name}: {kind} version {label!r} "
+                                    f"{'passes' if kind == 'wrong' else 'fails'}: "
+                                    f"{[v.message for v in verdicts if not v.passed]}")
+    assert not problems, "\n".join(problems)

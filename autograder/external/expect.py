@@ -95,16 +95,50 @@ def unchanged(*inputs: np.ndarray, name: str) -> Expect:
     return expect
 
 
-def gradient(want: np.ndarray, *, arg: int, name: str, atol: float = 1e-9, rtol: float = 1e-7) -> Expect:
-    """After a backward pass from the step's upstream gradient, argument ``arg`` holds the gradient ``want``."""
+def gradient(want: np.ndarray, *, name: str, arg: int | None = None, param: str | None = None, atol: float = 1e-9,
+             rtol: float = 1e-7) -> Expect:
+    """After a backward pass from the step's upstream gradient, argument ``arg`` (or the parameter ``param`` of the
+    step's ``parameter_grads`` module) holds the gradient ``want``."""
+    key, what = (f"arg{arg}", f"argument {arg + 1}") if param is None else (f"param:{param}", param)
 
     def expect(result: Result) -> str | None:
+        if result.error:
+            return f"{name}: raised {result.error}"
         if "error" in result.grads:
             return f"{name}: the backward pass failed: {result.grads['error']}"
-        got = result.grads.get(f"arg{arg}")
+        got = result.grads.get(key)
         if got is None:
-            return f"{name}: no gradient reached argument {arg + 1}"
+            return f"{name}: no gradient reached {what}"
         return compare(got, want, name=name, atol=atol, rtol=rtol)
+
+    return expect
+
+
+def no_error(*, name: str) -> Expect:
+    def expect(result: Result) -> str | None:
+        return f"{name}: raised {result.error}" if result.error else None
+
+    return expect
+
+
+def parameters_are(want: dict[str, tuple], *, name: str) -> Expect:
+    """The returned module's parameters have exactly these names and shapes (the docstring's layout)."""
+
+    def expect(result: Result) -> str | None:
+        if result.error:
+            return f"{name}: raised {result.error}"
+        got = result.facts.get("parameters")
+        if not isinstance(got, dict):
+            return f"{name}: expected an nn.Module"
+        got = {str(k): tuple(v) for k, v in got.items()}
+        missing, extra = sorted(set(want) - set(got)), sorted(set(got) - set(want))
+        if missing or extra:
+            return (f"{name}: parameters {', '.join(missing) or '-'} missing, {', '.join(extra) or '-'} unexpected "
+                    f"(expected exactly {', '.join(want)})")[:600]
+        for key, shape in want.items():
+            if got[key] != tuple(shape):
+                return f"{name}: parameter {key} has shape {got[key]}, expected {tuple(shape)}"
+        return None
 
     return expect
 

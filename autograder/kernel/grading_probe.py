@@ -95,8 +95,10 @@ def _step(step: dict, folder: str, kept: dict, namespace: dict, out: _Writer) ->
     args = [_arg(a, folder, kept) for a in step.get("args", [])]
     kwargs = {k: _arg(v, folder, kept) for k, v in step.get("kwargs", {}).items()}
     for name, spec in step.get("set_parameters", {}).items():
+        module = kept[step["on"]]
+        target = module.get_parameter(name) if name in dict(module.named_parameters()) else module.get_buffer(name)
         with torch.no_grad():
-            kept[step["on"]].get_parameter(name).copy_(_arg(spec, folder, kept))
+            target.copy_(_arg(spec, folder, kept))
     if "call" not in step:
         return result
     if step.get("seed") is not None:
@@ -137,6 +139,9 @@ def _step(step: dict, folder: str, kept: dict, namespace: dict, out: _Writer) ->
 def _backward(step: dict, value, args: list, kept: dict, folder: str, out: _Writer) -> dict:
     output = value[step.get("output", 0)] if isinstance(value, (tuple, list)) else value
     upstream = _arg(step["upstream"], folder, kept)
+    if step.get("parameter_grads"):  # the gradients of this backward pass only
+        for parameter in kept[step["parameter_grads"]].parameters():
+            parameter.grad = None
     try:
         torch.autograd.backward(output, upstream)
     except Exception as error:  # noqa: BLE001

@@ -18,3 +18,29 @@ def rnn_step(x_t, h_prev, W_xh, W_hh, b):  # noqa: N803 - the course's names
             or tuple(b.shape) != (h_prev.shape[1],):
         raise ValueError(f"W_xh {tuple(W_xh.shape)}, W_hh {tuple(W_hh.shape)} or b {tuple(b.shape)} does not fit")
     return torch.tanh(x_t @ W_xh + h_prev @ W_hh + b)
+
+
+# -- 04_senet ---------------------------------------------------------------------------------------------------------
+
+def global_average_pool(x):
+    if x.dim() != 4:
+        raise ValueError(f"global_average_pool expects a (B, C, H, W) tensor, got shape {tuple(x.shape)}")
+    return x.mean(dim=(2, 3))
+
+
+class SEBlock(torch.nn.Module):
+    def __init__(self, channels, reduction=16):
+        super().__init__()
+        if channels < 1 or reduction < 1:
+            raise ValueError(f"channels and reduction must be at least 1, got {channels} and {reduction}")
+        hidden = max(1, channels // reduction)
+        self.fc1 = torch.nn.Linear(channels, hidden)
+        self.fc2 = torch.nn.Linear(hidden, channels)
+
+    def gate(self, x):
+        if x.dim() != 4 or x.shape[1] != self.fc1.in_features:
+            raise ValueError(f"SEBlock({self.fc1.in_features}) got shape {tuple(x.shape)}")
+        return torch.sigmoid(self.fc2(torch.relu(self.fc1(global_average_pool(x)))))
+
+    def forward(self, x):
+        return x * self.gate(x)[:, :, None, None]

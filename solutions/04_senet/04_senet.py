@@ -99,8 +99,7 @@ from attention_steps import by_mode, describe_device, get_device, report_metric,
 from attention_steps.data import load_digits_split
 from attention_steps.metrics import classification_accuracy
 from attention_steps.plotting import image_grid, plot_losses, show
-from attention_steps.testing import (assert_close, assert_grads_flow, assert_tensor, expect_value_error, forbid,
-                                     random_tensor, snapshot)
+from attention_steps.testing import assert_close, assert_tensor, expect_value_error, forbid
 from attention_steps.training import batch_sampler, train
 
 seed_everything(0)
@@ -169,30 +168,6 @@ with forbid("adaptive_avg_pool2d", "avg_pool2d", exercise="global_average_pool")
     global_average_pool(torch.randn(2, 3, 4, 4))
 expect_value_error(global_average_pool, torch.randn(3, 4, 4), mention=["(3, 4, 4)"], name="global_average_pool of a 3-D tensor")
 
-### BEGIN HIDDEN TESTS
-import numpy as _np
-
-_gen = torch.Generator().manual_seed(4)
-for _shape, _dtype in [((1, 1, 1, 1), torch.float32), ((3, 7, 5, 5), torch.float64), ((2, 16, 8, 8), torch.float32),
-                       ((5, 3, 1, 9), torch.float32), ((1, 64, 3, 2), torch.float64), ((2, 4, 6, 1), torch.float32)]:
-    _x = (torch.randn(*_shape, generator=_gen, dtype=torch.float64) * 4 + 2).to(_dtype)
-    _keep = snapshot(_x)
-    with forbid("adaptive_avg_pool2d", "avg_pool2d", exercise="global_average_pool"):
-        _out = global_average_pool(_x)
-    _want = torch.from_numpy(_keep.double().numpy().mean(axis=(2, 3))).to(_dtype)
-    assert_close(_x, _keep, name="x after global_average_pool (must not be modified)")
-    assert_close(_out, _want, atol=1e-6 if _dtype == torch.float32 else 1e-12, name=f"global_average_pool on {_shape}")
-_x16 = torch.randn(2, 3, 5, 5, generator=_gen).half()
-_out16 = global_average_pool(_x16)
-assert_tensor(_out16, shape=(2, 3), dtype=torch.float16, name="global_average_pool of float16")
-assert_close(_out16.float(), _x16.float().mean(dim=(2, 3)), atol=2e-3, rtol=1e-2, check_dtype=False,
-             name="global_average_pool in float16")
-_x = torch.randn(2, 3, 3, 5, generator=_gen, dtype=torch.float64, requires_grad=True)
-assert torch.autograd.gradcheck(global_average_pool, (_x,)), "gradients of global_average_pool are wrong"
-expect_value_error(global_average_pool, torch.randn(2, 3, 4, 4, 1), name="global_average_pool of a 5-D tensor")
-expect_value_error(global_average_pool, torch.randn(8), name="global_average_pool of a 1-D tensor")
-### END HIDDEN TESTS
-
 # %% [markdown]
 # ### Exercise 2 — `SEBlock(channels, reduction)`
 #
@@ -245,15 +220,6 @@ class SEBlock(nn.Module):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_SEBlock", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
-### BEGIN HIDDEN TESTS
-# Graded independently of exercise 1: these tests run with a reference global_average_pool in place of yours.
-def _ref_gap_se(t):
-    return t.sum(dim=(2, 3)) / (t.shape[2] * t.shape[3])
-
-
-_learner_global_average_pool = global_average_pool
-global_average_pool = _ref_gap_se
-### END HIDDEN TESTS
 # Visible tests: layer sizes (C/r), parameter count, gate range and shape, forward = x * gate, no softmax.
 SOFTMAX_GATE = ("a gate is a per-channel sigmoid, each channel's own number between 0 and 1. A softmax over the "
                 "channels makes them compete for one unit of weight (the gates sum to 1): not what SE does")
@@ -279,62 +245,6 @@ with torch.no_grad():
 assert_close(g, expected_gate, name="se.gate(x) = sigmoid(fc2(relu(fc1(mean over H, W))))")
 assert SEBlock(8, reduction=16).fc1.out_features == 1, "hidden width should be max(1, channels // reduction)"
 expect_value_error(se, torch.randn(3, 16, 5, 5), mention=["16"], name="SEBlock(32) on a 16-channel input")
-
-### BEGIN HIDDEN TESTS
-def _ref_se_gate(W1, b1, W2, b2, t):
-    z = t.double().numpy().mean(axis=(2, 3))
-    h = _np.maximum(0.0, z @ W1.double().numpy().T + b1.double().numpy())
-    s = h @ W2.double().numpy().T + b2.double().numpy()
-    return torch.from_numpy(1.0 / (1.0 + _np.exp(-s)))
-
-
-for _C, _r, _shape, _dtype, _seed in [(16, 4, (2, 16, 3, 5), torch.float32, 0), (12, 16, (1, 12, 1, 1), torch.float32, 1),
-                                      (64, 16, (4, 64, 7, 7), torch.float32, 2), (10, 3, (3, 10, 4, 9), torch.float64, 3),
-                                      (1, 1, (2, 1, 5, 5), torch.float32, 4), (6, 2, (1, 6, 2, 3), torch.float64, 5)]:
-    torch.manual_seed(_seed)
-    _se = SEBlock(_C, _r).to(_dtype)
-    _hidden = max(1, _C // _r)
-    assert (_se.fc1.in_features, _se.fc1.out_features, _se.fc2.in_features, _se.fc2.out_features) == (_C, _hidden, _hidden, _C), \
-        f"SEBlock({_C}, {_r}) should have fc1 = Linear({_C}, {_hidden}) and fc2 = Linear({_hidden}, {_C})"
-    assert _se.fc1.bias is not None and _se.fc2.bias is not None, "both SE layers keep their bias"
-    assert sum(p.numel() for p in _se.parameters()) == 2 * _C * _hidden + _hidden + _C, \
-        f"SEBlock({_C}, {_r}) should have {2 * _C * _hidden + _hidden + _C} parameters"
-    with torch.no_grad():  # spread the gates over (0, 1) so that a wrong nonlinearity shows
-        _se.fc2.bias.copy_(torch.linspace(-3, 3, _C, dtype=_dtype))
-    _params = snapshot(_se.fc1.weight, _se.fc1.bias, _se.fc2.weight, _se.fc2.bias)
-    _x = random_tensor(*_shape, seed=_seed + 7, dtype=_dtype, scale=2.0) + 0.5
-    _x_keep = snapshot(_x)
-    with forbid("softmax", exercise="SEBlock", why=SOFTMAX_GATE):
-        _g = _se.gate(_x)
-        _y = _se(_x)
-    _want_g = _ref_se_gate(*_params, _x_keep).to(_dtype)
-    _tol = dict(atol=1e-6, rtol=1e-5) if _dtype == torch.float32 else dict(atol=1e-12, rtol=1e-10)
-    assert_close(_g, _want_g, name=f"SEBlock({_C}, {_r}).gate on {_shape}", **_tol)
-    assert_close(_y, (_x_keep.double() * _want_g.double()[:, :, None, None]).to(_dtype), name=f"SEBlock({_C}, {_r}) on {_shape}", **_tol)
-    assert_close(_x, _x_keep, name="x after SEBlock (must not be modified)")
-# the gates are independent sigmoids: many can be near 1 at once
-_se = SEBlock(8, 2)
-with torch.no_grad():
-    _se.fc2.weight.zero_()
-    _se.fc2.bias.fill_(6.0)
-assert_close(_se.gate(torch.randn(2, 8, 3, 3)), torch.full((2, 8), torch.sigmoid(torch.tensor(6.0)).item()), atol=1e-6,
-             name="gates when every excitation logit is 6 (a sigmoid gives 0.9975 for each; a softmax would give 1/8)")
-# gradients reach both layers and the input
-_se = SEBlock(16, 4)
-_x = torch.randn(2, 16, 5, 3, requires_grad=True)
-(_se(_x) * torch.randn(2, 16, 5, 3)).sum().backward()
-assert_grads_flow(_se, name="SEBlock parameters")
-assert_grads_flow([("x", _x)], name="SEBlock input")
-_se = SEBlock(6, 2).double()
-assert torch.autograd.gradcheck(_se, (torch.randn(2, 6, 3, 3, dtype=torch.float64, requires_grad=True),)), \
-    "gradients of SEBlock are wrong"
-# bad input
-expect_value_error(SEBlock, 0, 4, name="SEBlock(0, 4)")
-expect_value_error(SEBlock, 16, 0, name="SEBlock(16, 0)")
-expect_value_error(SEBlock(16, 4), torch.randn(16, 5, 5), name="SEBlock on a 3-D input")
-expect_value_error(SEBlock(16, 4).gate, torch.randn(2, 8, 5, 5), name="SEBlock(16).gate on an 8-channel input")
-global_average_pool = _learner_global_average_pool
-### END HIDDEN TESTS
 
 # %% [markdown]
 # ### Exercise 3 — `SEResidualBlock(channels, reduction)`
@@ -386,27 +296,6 @@ class SEResidualBlock(nn.Module):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_SEResidualBlock", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
-### BEGIN HIDDEN TESTS
-# Graded independently of exercises 1 and 2: these tests run with reference versions of global_average_pool and
-# SEBlock in place of yours.
-class _RefSEBlock(nn.Module):
-    def __init__(self, channels, reduction=16):
-        super().__init__()
-        hidden = max(1, channels // reduction)
-        self.fc1 = nn.Linear(channels, hidden)
-        self.fc2 = nn.Linear(hidden, channels)
-
-    def gate(self, x):
-        return torch.sigmoid(F.linear(torch.relu(F.linear(x.sum(dim=(2, 3)) / (x.shape[2] * x.shape[3]), self.fc1.weight,
-                                                          self.fc1.bias)), self.fc2.weight, self.fc2.bias))
-
-    def forward(self, x):
-        return x * self.gate(x)[:, :, None, None]
-
-
-_learner_global_average_pool, _learner_SEBlock = global_average_pool, SEBlock
-global_average_pool, SEBlock = (lambda t: t.sum(dim=(2, 3)) / (t.shape[2] * t.shape[3])), _RefSEBlock
-### END HIDDEN TESTS
 # Visible tests: layers, shapes (odd H, W), the formula, the residual path, bad input.
 torch.manual_seed(0)
 block = SEResidualBlock(16, reduction=4)
@@ -429,78 +318,6 @@ with torch.no_grad():  # close every gate: only the identity path is left
     block.se.fc2.bias.fill_(-30.0)
 assert_close(block(x), torch.relu(x), atol=1e-6, name="output with every SE gate closed (should be relu(x): the residual path)")
 expect_value_error(block, torch.randn(2, 8, 5, 5), mention=["8"], name="SEResidualBlock(16) on an 8-channel input")
-
-### BEGIN HIDDEN TESTS
-def _ref_bn(t, bn, training):
-    if training:
-        mean, var = t.mean(dim=(0, 2, 3)), t.var(dim=(0, 2, 3), unbiased=False)
-    else:
-        mean, var = bn["running_mean"], bn["running_var"]
-    return (t - mean[None, :, None, None]) / torch.sqrt(var[None, :, None, None] + 1e-5) * bn["weight"][None, :, None, None] \
-        + bn["bias"][None, :, None, None]
-
-
-def _ref_se_block(p, x, training):
-    p = {k: v.double() for k, v in p.items()}
-    x = x.double()
-    bn = lambda i: {k.split(".", 1)[1]: v for k, v in p.items() if k.startswith(f"bn{i}.")}
-    h = torch.relu(_ref_bn(F.conv2d(x, p["conv1.weight"], padding=1), bn(1), training))
-    h = _ref_bn(F.conv2d(h, p["conv2.weight"], padding=1), bn(2), training)
-    z = h.mean(dim=(2, 3))
-    g = torch.sigmoid(torch.relu(z @ p["se.fc1.weight"].T + p["se.fc1.bias"]) @ p["se.fc2.weight"].T + p["se.fc2.bias"])
-    return torch.relu(x + h * g[:, :, None, None])
-
-
-_expected_names = {"conv1.weight", "bn1.weight", "bn1.bias", "conv2.weight", "bn2.weight", "bn2.bias", "se.fc1.weight",
-                   "se.fc1.bias", "se.fc2.weight", "se.fc2.bias"}
-for _C, _r, _shape, _seed in [(8, 2, (3, 8, 5, 5), 0), (16, 4, (2, 16, 7, 3), 1), (4, 16, (4, 4, 1, 1), 2), (12, 3, (1, 12, 6, 9), 3)]:
-    torch.manual_seed(_seed)
-    _block = SEResidualBlock(_C, _r)
-    _names = {n for n, _ in _block.named_parameters()}
-    assert _names == _expected_names, f"SEResidualBlock parameters are {sorted(_names)}, expected {sorted(_expected_names)}"
-    _hidden = max(1, _C // _r)
-    assert sum(p.numel() for p in _block.parameters()) == 2 * 9 * _C * _C + 4 * _C + 2 * _C * _hidden + _hidden + _C, \
-        f"SEResidualBlock({_C}, {_r}) has the wrong number of parameters"
-    with torch.no_grad():  # non-trivial batch-norm statistics and affine parameters, gates spread over (0, 1)
-        for _bn in (_block.bn1, _block.bn2):
-            _bn.weight.uniform_(0.5, 1.5)
-            _bn.bias.uniform_(-0.5, 0.5)
-            _bn.running_mean.uniform_(-0.3, 0.3)
-            _bn.running_var.uniform_(0.5, 2.0)
-        _block.se.fc2.bias.copy_(torch.linspace(-2, 2, _C))
-    _x = random_tensor(*_shape, seed=_seed + 3)
-    _x_keep = snapshot(_x)
-    for _training in (False, True):
-        _block.train(_training)
-        _state = {k: v.detach().clone() for k, v in _block.state_dict().items()}
-        _out = _block(_x)
-        _want = _ref_se_block(_state, _x_keep, _training and _shape[0] * _shape[2] * _shape[3] > 1)
-        assert_close(_out, _want.float(), atol=1e-4, rtol=1e-4,
-                     name=f"SEResidualBlock({_C}, {_r}) on {_shape} in {'training' if _training else 'evaluation'} mode")
-        assert_close(_x, _x_keep, name="x after SEResidualBlock (must not be modified)")
-    _block.eval()
-# the identity path is not gated: with all gates closed the block is relu(x)
-_block = SEResidualBlock(8, 2).eval()
-with torch.no_grad():
-    _block.se.fc2.weight.zero_()
-    _block.se.fc2.bias.fill_(-40.0)
-_x = random_tensor(2, 8, 5, 3, seed=11)
-assert_close(_block(_x), torch.relu(_x), atol=1e-6, name="SEResidualBlock with closed gates (identity path kept, ungated)")
-# with all gates open the SE block is the identity: the output is a plain residual block's
-with torch.no_grad():
-    _block.se.fc2.bias.fill_(40.0)
-    _plain = torch.relu(_x + _block.bn2(_block.conv2(torch.relu(_block.bn1(_block.conv1(_x))))))
-assert_close(_block(_x), _plain, atol=1e-5, name="SEResidualBlock with open gates (should equal the plain residual block)")
-# gradients reach every parameter and the input
-_block = SEResidualBlock(8, 2).train()
-_x = torch.randn(4, 8, 5, 5, requires_grad=True)
-(_block(_x) * torch.randn(4, 8, 5, 5)).sum().backward()
-assert_grads_flow(_block, name="SEResidualBlock parameters")
-assert_grads_flow([("x", _x)], name="SEResidualBlock input")
-expect_value_error(SEResidualBlock(8, 2), torch.randn(8, 5, 5), name="SEResidualBlock on a 3-D input")
-expect_value_error(SEResidualBlock(8, 2), torch.randn(2, 4, 5, 5), name="SEResidualBlock(8) on a 4-channel input")
-global_average_pool, SEBlock = _learner_global_average_pool, _learner_SEBlock
-### END HIDDEN TESTS
 
 # %% [markdown]
 # ## A tiny ResNet and its SE version on the digits
