@@ -121,16 +121,30 @@ def test_spec_holds_no_reference(tmp_path):
     assert sorted(p.name for p in (tmp_path / "p").iterdir()) == ["in0.npy", "spec.json"]
 
 
+def solution_definitions(assignment: str) -> dict:
+    """The notebook's definitions, run here as plain code: every import, function and class of its code cells other
+    than the setup and the tests (answers and given helpers such as 06's check_attention_inputs), nothing else."""
+    import ast
+    import math
+
+    from autograder.notebooks import nbgrader_meta, read_source
+
+    namespace = {"torch": torch, "nn": torch.nn, "F": torch.nn.functional, "math": math, "np": np}
+    for cell in read_source(assignment).cells:
+        meta = nbgrader_meta(cell)
+        if cell.cell_type != "code" or meta.get("grade") or meta.get("grade_id") == "setup":
+            continue
+        tree = ast.parse(cell.source)
+        tree.body = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef,
+                                                                     ast.ClassDef))]
+        exec(compile(tree, assignment, "exec"), namespace)
+    return namespace
+
+
 @pytest.mark.parametrize("assignment", sorted(external.CHECKS))
 def test_solutions_pass_their_external_checks_for_any_seed(tmp_path, assignment):
     """The solution's answer cells, run here as plain code, pass every item's checks on three fresh seeds."""
-    import math
-
-    from autograder.notebooks import items, read_source
-
-    namespace = {"torch": torch, "nn": torch.nn, "F": torch.nn.functional, "math": math}
-    for item in items(read_source(assignment)):
-        exec(item.answer.source, namespace)
+    namespace = solution_definitions(assignment)
     for grade_id in external.CHECKS[assignment]:
         for seed in (11, 12, 13):
             steps = external.steps_for(assignment, grade_id, seed)
@@ -177,16 +191,12 @@ def test_probe_builds_a_module_loads_weights_and_reports_facts(tmp_path):
 def test_external_checks_alone_reject_every_wrong_catalog_version(tmp_path, assignment):
     """The grader's own judgement, without the visible tests (which the learner's code can subvert), rejects every
     wrong version in the item's catalog and accepts every right one."""
-    import math
-
     from attention_steps import testing
     from autograder.discrimination import load_catalog
     from autograder.notebooks import items, nbgrader_meta, read_source
 
-    base = {"torch": torch, "nn": torch.nn, "F": torch.nn.functional, "math": math, "np": np, **vars(testing)}
+    base = {**vars(testing), **solution_definitions(assignment)}
     notebook_items = items(read_source(assignment))
-    for item in notebook_items:
-        exec(item.answer.source, base)
     catalog, problems = load_catalog(assignment), []
     for item in notebook_items:
         grade_ids = [nbgrader_meta(test)["grade_id"] for test in item.tests]

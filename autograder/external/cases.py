@@ -16,7 +16,11 @@ from .probe import Step, dtype, method, ref, tensor
 
 
 def as_reference_input(a):
-    """A float64 tensor for a float array, an int64 one for an integer array, bool as bool; anything else as it is."""
+    """A float64 tensor for a float array, an int64 one for an integer array, bool as bool; anything else as it is
+    (a :func:`tensor` argument as the tensor the learner gets, permuted)."""
+    if isinstance(a, dict) and "__array__" in a:
+        array = a["__array__"]
+        return as_reference_input(array.transpose(a["permute"]) if a.get("permute") else array)
     if isinstance(a, np.ndarray):
         if a.dtype.kind == "f":
             return torch.from_numpy(a.astype(np.float64))

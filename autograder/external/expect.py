@@ -151,3 +151,19 @@ def all_of(*expects: Expect) -> Expect:
         return None
 
     return expect
+
+
+def differs(want: np.ndarray, *, name: str, index: int | None = None, atol: float = 1e-4) -> Expect:
+    """The call ran and returned something that is *not* ``want`` (e.g. dropout in training mode changes the output)."""
+
+    def expect(result: Result) -> str | None:
+        if result.error:
+            return f"{name}: raised {result.error}"
+        got = result.value[index] if index is not None and isinstance(result.value, list) else result.value
+        if not isinstance(got, np.ndarray) or got.shape != want.shape:
+            return f"{name}: expected a tensor of shape {tuple(want.shape)}"
+        if np.allclose(got.astype(np.float64), want, atol=atol):
+            return name
+        return None
+
+    return expect

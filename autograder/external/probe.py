@@ -59,9 +59,12 @@ class Step:
     stand_ins: dict = field(default_factory=dict)  # notebook name -> trusted version (kernel/grading_references.py)
 
 
-def tensor(array: np.ndarray, *, dtype: str | None = None, requires_grad: bool = False) -> dict:
-    """An argument loaded as a tensor in the kernel (``dtype``: a torch dtype name, e.g. ``"float16"``)."""
-    return {"__array__": np.asarray(array), "dtype": dtype, "requires_grad": requires_grad}
+def tensor(array: np.ndarray, *, dtype: str | None = None, requires_grad: bool = False,
+           permute: tuple[int, ...] | None = None) -> dict:
+    """An argument loaded as a tensor in the kernel (``dtype``: a torch dtype name, e.g. ``"float16"``; ``permute``:
+    the learner gets ``tensor.permute(*permute)``, a non-contiguous view of ``array``)."""
+    return {"__array__": np.asarray(array), "dtype": dtype, "requires_grad": requires_grad,
+            "permute": list(permute) if permute else None}
 
 
 def dtype(name: str) -> dict:
@@ -124,7 +127,8 @@ def write_spec(folder: Path, steps: list[Step]) -> None:
         if isinstance(value, dict) and "__array__" in value:
             name = f"in{next(counter)}.npy"
             np.save(folder / name, value["__array__"], allow_pickle=False)
-            return {"array": name, "dtype": value["dtype"], "requires_grad": value["requires_grad"]}
+            return {"array": name, "dtype": value["dtype"], "requires_grad": value["requires_grad"],
+                    "permute": value.get("permute")}
         if isinstance(value, tuple):
             return {"tuple": [encode(v) for v in value]}
         if isinstance(value, list):

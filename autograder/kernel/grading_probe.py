@@ -67,6 +67,8 @@ def _arg(spec, folder: str, kept: dict):
             tensor = torch.from_numpy(numpy.load(os.path.join(folder, spec["array"]), allow_pickle=False))
             if spec.get("dtype"):
                 tensor = tensor.to(getattr(torch, spec["dtype"]))
+            if spec.get("permute"):
+                tensor = tensor.permute(*spec["permute"])
             return tensor.requires_grad_(True) if spec.get("requires_grad") else tensor
         if "ref" in spec:
             return kept[spec["ref"]]

@@ -44,3 +44,19 @@ class SEBlock(torch.nn.Module):
 
     def forward(self, x):
         return x * self.gate(x)[:, :, None, None]
+
+
+# -- 06_multi_head_attention ------------------------------------------------------------------------------------------
+
+def split_heads(x, num_heads):
+    if x.dim() != 3 or num_heads < 1 or x.shape[-1] % num_heads:
+        raise ValueError(f"split_heads: x {tuple(x.shape)} cannot be split into {num_heads} heads")
+    batch, length, width = x.shape
+    return x.reshape(batch, length, num_heads, width // num_heads).transpose(1, 2)
+
+
+def merge_heads(x):
+    if x.dim() != 4:
+        raise ValueError(f"merge_heads expects (B, h, S, d), got shape {tuple(x.shape)}")
+    batch, heads, length, width = x.shape
+    return x.transpose(1, 2).reshape(batch, length, heads * width)

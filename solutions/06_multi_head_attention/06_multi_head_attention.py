@@ -77,8 +77,7 @@ from torch import nn
 
 from attention_steps import by_mode, describe_device, get_device, report_metric, seed_everything
 from attention_steps.plotting import attention_grid, plot_losses, show
-from attention_steps.testing import (assert_close, assert_grads_flow, assert_tensor, expect_value_error, forbid,
-                                     snapshot)
+from attention_steps.testing import assert_close, assert_tensor, expect_value_error, forbid
 from attention_steps.training import train
 from attention_steps.weights import copy_mha_weights
 
@@ -236,28 +235,6 @@ assert_close(parts[0, 0], x[0, :, 0:2], name="head 0 of sequence 0 (columns 0-1 
 assert_close(parts[1, 3], x[1, :, 6:8], name="head 3 of sequence 1 (columns 6-7 of every position)")
 expect_value_error(split_heads, torch.randn(2, 3, 10), 4, mention=["10", "4"], name="split_heads with D=10, 4 heads")
 
-### BEGIN HIDDEN TESTS
-import numpy as _np
-
-_gen = torch.Generator().manual_seed(61)
-for _B, _S, _D, _h in [(1, 1, 4, 1), (2, 5, 12, 3), (3, 4, 16, 16), (2, 7, 32, 8), (4, 3, 6, 2)]:
-    _x = torch.randn(_B, _S, _D, generator=_gen, dtype=torch.float64)
-    _keep = snapshot(_x)
-    _got = split_heads(_x, _h)
-    _want = torch.from_numpy(_keep.numpy().reshape(_B, _S, _h, _D // _h).transpose(0, 2, 1, 3).copy())
-    assert_close(_got, _want, atol=0, rtol=0, name=f"split_heads for x {(_B, _S, _D)}, {_h} heads")
-    assert_close(_x, _keep, atol=0, rtol=0, name="x after split_heads (must not be modified)")
-_xi = torch.randint(0, 9, (2, 3, 6), generator=_gen)
-assert_close(split_heads(_xi, 3), torch.from_numpy(_xi.numpy().reshape(2, 3, 3, 2).transpose(0, 2, 1, 3).copy()),
-             atol=0, rtol=0, name="split_heads of an integer tensor")
-_x = torch.randn(2, 3, 8, generator=_gen, dtype=torch.float64, requires_grad=True)
-assert torch.autograd.gradcheck(lambda t: split_heads(t, 2), (_x,)), "gradients of split_heads are wrong"
-expect_value_error(split_heads, torch.randn(3, 8), 2, name="split_heads of a 2-D tensor")
-expect_value_error(split_heads, torch.randn(2, 3, 3, 8), 2, name="split_heads of a 4-D tensor")
-expect_value_error(split_heads, torch.randn(2, 3, 8), 0, name="split_heads with 0 heads")
-expect_value_error(split_heads, torch.randn(2, 3, 8), 3, mention=["8", "3"], name="split_heads with D=8, 3 heads")
-### END HIDDEN TESTS
-
 # %% [markdown]
 # ### Exercise 2 — `merge_heads(x)`
 #
@@ -297,26 +274,6 @@ assert_close(merged[0, :, 0:2], heads[0, 0], name="columns 0-1 of sequence 0 (he
 assert_close(merged[1, :, 6:8], heads[1, 3], name="columns 6-7 of sequence 1 (head 3's output)")
 x = torch.randn(2, 5, 12)
 assert_close(merge_heads(x.view(2, 5, 3, 4).transpose(1, 2)), x, name="merge_heads(split of x) (should give x back)")
-
-### BEGIN HIDDEN TESTS
-import numpy as _np
-
-_gen = torch.Generator().manual_seed(62)
-for _B, _h, _S, _d in [(1, 1, 1, 4), (2, 3, 5, 4), (3, 16, 4, 1), (2, 8, 7, 4), (1, 2, 9, 3)]:
-    _x = torch.randn(_B, _h, _S, _d, generator=_gen, dtype=torch.float64)
-    _keep = snapshot(_x)
-    _got = merge_heads(_x)
-    _want = torch.from_numpy(_keep.numpy().transpose(0, 2, 1, 3).reshape(_B, _S, _h * _d).copy())
-    assert_close(_got, _want, atol=0, rtol=0, name=f"merge_heads for x {(_B, _h, _S, _d)}")
-    assert_close(_x, _keep, atol=0, rtol=0, name="x after merge_heads (must not be modified)")
-_x = torch.randn(2, 6, 3, 4, generator=_gen, dtype=torch.float64).transpose(1, 2)    # non-contiguous (2, 3, 6, 4)
-assert_close(merge_heads(_x), torch.from_numpy(_x.numpy().transpose(0, 2, 1, 3).reshape(2, 6, 12).copy()),
-             atol=0, rtol=0, name="merge_heads of a non-contiguous tensor")
-_x = torch.randn(2, 2, 3, 4, generator=_gen, dtype=torch.float64, requires_grad=True)
-assert torch.autograd.gradcheck(merge_heads, (_x,)), "gradients of merge_heads are wrong"
-expect_value_error(merge_heads, torch.randn(2, 3, 8), name="merge_heads of a 3-D tensor")
-expect_value_error(merge_heads, torch.randn(2, 2, 3, 3, 8), name="merge_heads of a 5-D tensor")
-### END HIDDEN TESTS
 
 # %% [markdown]
 # ## $W_O$: is it needed after the concatenation?
@@ -527,143 +484,6 @@ expect_value_error(mha, q_in, kv_in, kv_in, torch.ones(7, 5, dtype=torch.bool), 
                    name="MultiHeadAttention with a (T_k, T_q) mask for 5 queries and 7 keys")
 with forbid("scaled_dot_product_attention", "multi_head_attention", exercise="MultiHeadAttention"):
     mha(q_in, kv_in, kv_in)
-
-### BEGIN HIDDEN TESTS
-import numpy as _np
-
-_gen = torch.Generator().manual_seed(66)
-
-
-def _torch_mha(_D, _h):
-    _m = nn.MultiheadAttention(_D, _h, batch_first=True)
-    with torch.no_grad():
-        _m.in_proj_weight.copy_(torch.randn(3 * _D, _D, generator=_gen) / math.sqrt(_D))
-        _m.in_proj_bias.copy_(torch.randn(3 * _D, generator=_gen))
-        _m.out_proj.weight.copy_(torch.randn(_D, _D, generator=_gen) / math.sqrt(_D))
-        _m.out_proj.bias.copy_(torch.randn(_D, generator=_gen))
-    _params = [t.detach().double().numpy().copy() for t in (_m.in_proj_weight, _m.in_proj_bias,
-                                                              _m.out_proj.weight, _m.out_proj.bias)]
-    return _m.eval(), _params
-
-
-def _ref_mha(_params, _h, _query, _key, _value, _mask=None):
-    _Win, _bin, _Wo, _bo = _params
-    _D = _Wo.shape[0]
-    _d = _D // _h
-    _qa, _ka, _va = (t.detach().double().numpy() for t in (_query, _key, _value))
-
-    def _proj(_x, _i):
-        _y = _x @ _Win[_i * _D:(_i + 1) * _D].T + _bin[_i * _D:(_i + 1) * _D]
-        return _y.reshape(_y.shape[0], _y.shape[1], _h, _d).transpose(0, 2, 1, 3)
-
-    _Q, _K, _V = _proj(_qa, 0), _proj(_ka, 1), _proj(_va, 2)
-    _s = _Q @ _K.transpose(0, 1, 3, 2) / _np.sqrt(_d)
-    if _mask is not None:
-        _s = _np.where(_np.broadcast_to(_mask.numpy(), _s.shape), _s, -_np.inf)
-    _mx = _s.max(-1, keepdims=True)
-    _mx = _np.where(_np.isfinite(_mx), _mx, 0.0)
-    _e = _np.exp(_s - _mx)
-    _tot = _e.sum(-1, keepdims=True)
-    _w = _np.where(_tot > 0, _e / _np.where(_tot > 0, _tot, 1.0), 0.0)
-    _o = (_w @ _V).transpose(0, 2, 1, 3).reshape(_qa.shape[0], _qa.shape[1], _D)
-    return torch.from_numpy(_o @ _Wo.T + _bo), torch.from_numpy(_w)
-
-
-def _check_mha(_D, _h, _B, _T, _S, _mask=None, *, self_attention=False, label="", dtype=torch.float32):
-    _tm, _params = _torch_mha(_D, _h)
-    _ours = MultiHeadAttention(_D, _h)
-    copy_mha_weights(_tm, _ours)
-    _ours = _ours.to(dtype).eval()
-    _query = torch.randn(_B, _T, _D, generator=_gen).to(dtype)
-    _key = _query if self_attention else torch.randn(_B, _S, _D, generator=_gen).to(dtype)
-    _value = _query if self_attention else torch.randn(_B, _S, _D, generator=_gen).to(dtype)
-    _keep = snapshot(_query, _key, _value) + ((_mask.clone(),) if _mask is not None else ())
-    with forbid("scaled_dot_product_attention", "multi_head_attention", exercise="MultiHeadAttention"):
-        _o, _w = _ours(_query, _key, _value, _mask)
-    for _a, _b, _n in zip((_query, _key, _value, _mask), _keep, ("query", "key", "value", "mask")):
-        assert_close(_a, _b, atol=0, rtol=0, name=f"{_n} after the call ({label}: inputs must not be modified)")
-    _ro, _rw = _ref_mha(_params, _h, *_keep)
-    _tol = {"atol": 2e-5, "rtol": 1e-4} if dtype == torch.float32 else {"atol": 1e-10, "rtol": 1e-8}
-    assert_tensor(_o, shape=(_B, _T, _D), dtype=dtype, name=f"output ({label})")
-    assert_tensor(_w, shape=(_B, _h, _T, _S), dtype=dtype, name=f"weights ({label})")
-    assert_close(_w, _rw.to(dtype), name=f"weights ({label})", **_tol)
-    assert_close(_o, _ro.to(dtype), name=f"output ({label})", **_tol)
-    return _tm, _ours, _keep, _o, _w
-
-
-# shapes: cross-attention T != S, batch of one, length one, one head, head width one, self-attention
-for _D, _h, _B, _T, _S in [(16, 4, 2, 5, 7), (32, 8, 1, 1, 1), (24, 3, 3, 6, 6), (8, 1, 2, 4, 3), (8, 8, 2, 3, 5)]:
-    _check_mha(_D, _h, _B, _T, _S, label=f"d_model={_D}, {_h} heads, B={_B}, T_q={_T}, T_k={_S}")
-_check_mha(16, 2, 2, 6, 6, self_attention=True, label="self-attention, the same tensor three times")
-_check_mha(12, 3, 2, 4, 5, label="float64", dtype=torch.float64)
-
-# masks: causal (T, T); key padding (B, 1, 1, S); (B, 1, T, S) with a fully masked row and a one-key row; per head
-_tm, _ours, _keep, _o, _w = _check_mha(16, 4, 2, 6, 6, torch.ones(6, 6, dtype=torch.bool).tril(),
-                                       self_attention=True, label="causal (T, T) mask")
-_want_o, _want_w = _tm(*_keep[:3], attn_mask=~_keep[3], average_attn_weights=False)
-assert_close(_o, _want_o, atol=2e-5, name="output vs torch.nn.MultiheadAttention with attn_mask = ~causal")
-_pad = (torch.arange(7) < torch.tensor([7, 2, 5])[:, None])[:, None, None, :]
-_tm, _ours, _keep, _o, _w = _check_mha(16, 4, 3, 4, 7, _pad, label="(B, 1, 1, T_k) key-padding mask")
-_want_o, _want_w = _tm(*_keep[:3], key_padding_mask=~_keep[3][:, 0, 0, :], average_attn_weights=False)
-assert_close(_w, _want_w, atol=2e-5, name="weights vs torch.nn.MultiheadAttention with key_padding_mask = ~mask")
-_m = torch.rand(2, 1, 5, 6, generator=_gen) > 0.5
-_m[0, 0, 1] = False
-_m[1, 0, 3] = False
-_m[1, 0, 3, 2] = True
-_tm, _ours, _keep, _o, _w = _check_mha(8, 2, 2, 5, 6, _m, label="(B, 1, T_q, T_k) mask with a fully masked row")
-assert_close(_w[0, :, 1], torch.zeros(2, 6), atol=0, rtol=0, name="weights of a query with no allowed key")
-assert_close(_o[0, 1], _ours.out_proj.bias.detach().clone(), atol=1e-6,
-             name="output of a query with no allowed key (zero attention output, so out_proj.bias)")
-assert_close(_w[1, :, 3], torch.nn.functional.one_hot(torch.tensor([2, 2]), 6).float(), atol=0, rtol=0,
-             name="weights of a query with only key 2 allowed")
-_check_mha(8, 4, 2, 3, 4, torch.rand(2, 4, 3, 4, generator=_gen) > 0.3, label="(B, H, T_q, T_k) per-head mask")
-
-# gradients reach every parameter (except k_proj.bias: a bias added to every key shifts each query's scores by one
-# constant, which softmax ignores, so its gradient is zero in exact arithmetic)
-_mod = MultiHeadAttention(16, 4)
-_x = torch.randn(2, 5, 16, generator=_gen, requires_grad=True)
-_o, _w = _mod(_x, _x, _x, torch.ones(5, 5, dtype=torch.bool).tril())
-(_o * torch.randn(2, 5, 16, generator=_gen)).sum().backward()
-assert_grads_flow([(n, p) for n, p in _mod.named_parameters() if n != "k_proj.bias"], name="MultiHeadAttention")
-assert _x.grad is not None and torch.isfinite(_x.grad).all(), "no finite gradient reached the input"
-_mod64 = MultiHeadAttention(8, 2).double()
-_xq = torch.randn(1, 3, 8, generator=_gen, dtype=torch.float64, requires_grad=True)
-_xk = torch.randn(1, 4, 8, generator=_gen, dtype=torch.float64, requires_grad=True)
-_mk = torch.tensor([[True, False, True, True], [False, False, False, False], [True, True, True, True]])
-assert torch.autograd.gradcheck(lambda a, b: _mod64(a, b, b, _mk)[0], (_xq, _xk)), \
-    "gradients of MultiHeadAttention's output are wrong"
-
-# dropout: only in training mode
-_tm, _params = _torch_mha(16, 4)
-_drop = MultiHeadAttention(16, 4, dropout=0.5)
-copy_mha_weights(_tm, _drop)
-_q = torch.randn(2, 6, 16, generator=_gen)
-_drop.eval()
-_o_eval, _ = _drop(_q, _q, _q)
-assert_close(_o_eval, _ref_mha(_params, 4, _q, _q, _q)[0].float(), atol=2e-5,
-             name="output in eval() mode with dropout=0.5 (dropout must be off in eval mode)")
-_drop.train()
-torch.manual_seed(3)
-_o_train, _ = _drop(_q, _q, _q)
-assert not torch.allclose(_o_train, _o_eval, atol=1e-4), \
-    "with dropout=0.5 in training mode the output should differ from eval mode (apply dropout to the weights)"
-
-# bad input
-expect_value_error(MultiHeadAttention, 12, 5, mention=["12", "5"], name="MultiHeadAttention(12, 5)")
-expect_value_error(MultiHeadAttention, 12, 0, name="MultiHeadAttention(12, 0)")
-_mod = MultiHeadAttention(8, 2)
-_a = torch.randn(2, 3, 8, generator=_gen)
-expect_value_error(_mod, torch.randn(3, 8), _a, _a, name="MultiHeadAttention with a 2-D query")
-expect_value_error(_mod, _a, torch.randn(2, 3, 6), torch.randn(2, 3, 6), mention=["6"],
-                   name="MultiHeadAttention with keys of width 6 for d_model 8")
-expect_value_error(_mod, _a, torch.randn(2, 4, 8), torch.randn(2, 5, 8), mention=["4", "5"],
-                   name="MultiHeadAttention with 4 keys but 5 values")
-expect_value_error(_mod, _a, torch.randn(3, 4, 8), torch.randn(3, 4, 8), name="MultiHeadAttention with batch 2 vs 3")
-expect_value_error(_mod, _a, _a, _a, torch.ones(3, 3), name="MultiHeadAttention with a float mask")
-expect_value_error(_mod, _a, _a, _a, torch.ones(3, dtype=torch.bool), name="MultiHeadAttention with a 1-D mask")
-expect_value_error(_mod, _a, torch.randn(2, 4, 8), torch.randn(2, 4, 8), torch.ones(4, 3, dtype=torch.bool),
-                   name="MultiHeadAttention with a (T_k, T_q) mask for 3 queries and 4 keys")
-### END HIDDEN TESTS
 
 # %% [markdown]
 # Your module and PyTorch's compute the same function. Two remarks on `torch.nn.MultiheadAttention`:
