@@ -95,12 +95,14 @@ class ModuleCase:
     ``steps`` build the learner's module in the kernel (its parameter names and shapes must be the reference's);
     :meth:`call` adds one call of it, judged against the reference's output and, with an ``rng``, the gradients of
     a backward pass to the inputs and every parameter. ``init(name, shape, rng)`` may choose a weight (None: the
-    default scale); weights are rounded to ``dtype`` first, so both sides hold the same numbers.
+    default scale); weights are rounded to ``dtype`` first, so both sides hold the same numbers. ``facts`` (dotted
+    attribute paths) are read from the module as built and judged by ``built(result)``, before any weight loads.
     """
 
     def __init__(self, cls: str, ctor: list, reference: torch.nn.Module, rng: np.random.Generator, *, label: str,
                  keep: str = "module", dtype_name: str = "float64", training: bool = False,
-                 ctor_kwargs: dict | None = None, init: Callable | None = None, **step):
+                 ctor_kwargs: dict | None = None, init: Callable | None = None, facts: tuple[str, ...] = (),
+                 built: Callable | None = None, **step):
         self.keep, self.label, self.dtype, self.step = keep, label, dtype_name, step
         self.reference = reference.double().train(training)
         shapes = {n: tuple(p.shape) for n, p in self.reference.named_parameters()}
@@ -115,8 +117,8 @@ class ModuleCase:
                 t.copy_(torch.from_numpy(weights[name]))
         self.weights = weights
         self.steps = [
-            Step(cls, list(ctor), dict(ctor_kwargs or {}), keep=keep, facts=("parameters",), **step,
-                 expect=parameters_are(shapes, name=label)),
+            Step(cls, list(ctor), dict(ctor_kwargs or {}), keep=keep, facts=("parameters", *facts), **step,
+                 expect=all_of(parameters_are(shapes, name=label), *([built] if built else []))),
             Step(method(keep, "to"), [dtype(dtype_name)], expect=no_error(name=f"{label}.to(torch.{dtype_name})")),
             Step(method(keep, "train"), [training], expect=no_error(name=f"{label}.train({training})")),
             Step(None, set_parameters=weights, on=keep, expect=no_error(name=f"{label}: loading the weights")),

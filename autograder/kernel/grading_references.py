@@ -60,3 +60,30 @@ def merge_heads(x):
         raise ValueError(f"merge_heads expects (B, h, S, d), got shape {tuple(x.shape)}")
     batch, heads, length, width = x.shape
     return x.transpose(1, 2).reshape(batch, length, heads * width)
+
+
+# -- 08_vision_transformer --------------------------------------------------------------------------------------------
+
+def patchify(images, patch_size):
+    if images.dim() != 4 or patch_size < 1 or images.shape[2] % patch_size or images.shape[3] % patch_size:
+        raise ValueError(f"patchify: images {tuple(images.shape)} cannot be cut into patches of {patch_size}")
+    b, c, h, w = images.shape
+    p = patch_size
+    return images.reshape(b, c, h // p, p, w // p, p).permute(0, 2, 4, 1, 3, 5).reshape(b, (h // p) * (w // p),
+                                                                                         c * p * p)
+
+
+class PatchEmbedding(torch.nn.Module):
+    def __init__(self, image_size, patch_size, in_channels, d_model):
+        super().__init__()
+        if patch_size < 1 or image_size % patch_size:
+            raise ValueError(f"patch_size {patch_size} does not divide image_size {image_size}")
+        self.image_size, self.in_channels = image_size, in_channels
+        self.num_patches = (image_size // patch_size) ** 2
+        self.proj = torch.nn.Conv2d(in_channels, d_model, kernel_size=patch_size, stride=patch_size)
+
+    def forward(self, images):
+        expected = (self.in_channels, self.image_size, self.image_size)
+        if images.dim() != 4 or tuple(images.shape[1:]) != expected:
+            raise ValueError(f"expected images of shape (B, {expected}), got {tuple(images.shape)}")
+        return self.proj(images).flatten(2).transpose(1, 2)
