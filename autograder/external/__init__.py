@@ -15,11 +15,20 @@ from pathlib import Path
 
 import numpy as np
 
-from . import dot_product_attention, message_passing, multi_head_attention, orientation, rnn, senet, vision_transformer
+from . import (
+    bahdanau,
+    dot_product_attention,
+    message_passing,
+    multi_head_attention,
+    orientation,
+    rnn,
+    senet,
+    vision_transformer,
+)
 from .probe import Step, Verdict, run_item
 
 #: the module of each assignment's checks (its source is hidden-test text: it must never reach a learner)
-MODULES = {"00_orientation": orientation, "01_rnn": rnn, "04_senet": senet,
+MODULES = {"00_orientation": orientation, "01_rnn": rnn, "03_bahdanau_attention": bahdanau, "04_senet": senet,
            "05_dot_product_attention": dot_product_attention, "06_multi_head_attention": multi_head_attention,
            "08_vision_transformer": vision_transformer,
            "09_attention_as_message_passing": message_passing}

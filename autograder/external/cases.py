@@ -36,6 +36,10 @@ def _numpy(value):
     return np.asarray(value)
 
 
+def _numpy_or_none(grad):
+    return None if grad is None else grad.numpy()
+
+
 def checked_call(call: str, args: list, reference: Callable, *, label: str, kwargs: dict | None = None,
                  atol: float = 1e-10, rtol: float = 1e-8, dtype: str | None = "same", outputs: int | None = None,
                  **step) -> Step:
@@ -72,7 +76,7 @@ def checked_gradients(call: str, args: list, reference: Callable, *, wrt: tuple[
     out.backward(torch.from_numpy(upstream))
     sent = [tensor(a, requires_grad=True) if i in wrt else a for i, a in enumerate(args)]
     return Step(call, sent, dict(kwargs or {}), upstream=upstream, output=output or 0, **step, expect=all_of(
-        *[gradient(inputs[i].grad.numpy(), arg=i, name=f"{label}: the gradient of argument {i + 1}", atol=atol,
+        *[gradient(_numpy_or_none(inputs[i].grad), arg=i, name=f"{label}: the gradient of argument {i + 1}", atol=atol,
                    rtol=rtol) for i in wrt]))
 
 
@@ -156,11 +160,10 @@ class ModuleCase:
             out = want[output] if output is not None else want
             upstream = rng.standard_normal(tuple(out.shape))
             out.backward(torch.from_numpy(upstream))
-            expects += [gradient(inputs[i].grad.numpy(), arg=i, name=f"{label}: the gradient of argument {i + 1}",
-                                 atol=atol, rtol=rtol) for i in grad_args]
-            expects += [gradient(p.grad.numpy() if p.grad is not None else np.zeros(tuple(p.shape)), param=n,
-                                 name=f"{label}: the gradient of {n}", atol=atol, rtol=rtol)
-                        for n, p in self.reference.named_parameters()]
+            expects += [gradient(_numpy_or_none(inputs[i].grad), arg=i, atol=atol, rtol=rtol,
+                                 name=f"{label}: the gradient of argument {i + 1}") for i in grad_args]
+            expects += [gradient(_numpy_or_none(p.grad), param=n, name=f"{label}: the gradient of {n}", atol=atol,
+                                 rtol=rtol) for n, p in self.reference.named_parameters()]
         sent = [tensor(a, requires_grad=True) if i in grad_args else a for i, a in enumerate(args)]
         return Step(method(self.keep, call) if call else ref(self.keep), sent, dict(kwargs or {}),
                     upstream=upstream, output=output or 0, parameter_grads=self.keep if rng is not None else None,

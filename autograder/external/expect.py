@@ -95,10 +95,11 @@ def unchanged(*inputs: np.ndarray, name: str) -> Expect:
     return expect
 
 
-def gradient(want: np.ndarray, *, name: str, arg: int | None = None, param: str | None = None, atol: float = 1e-9,
-             rtol: float = 1e-7) -> Expect:
+def gradient(want: np.ndarray | None, *, name: str, arg: int | None = None, param: str | None = None,
+             atol: float = 1e-9, rtol: float = 1e-7) -> Expect:
     """After a backward pass from the step's upstream gradient, argument ``arg`` (or the parameter ``param`` of the
-    step's ``parameter_grads`` module) holds the gradient ``want``."""
+    step's ``parameter_grads`` module) holds the gradient ``want`` (None: the output does not depend on it, so no
+    gradient or a zero one)."""
     key, what = (f"arg{arg}", f"argument {arg + 1}") if param is None else (f"param:{param}", param)
 
     def expect(result: Result) -> str | None:
@@ -107,6 +108,8 @@ def gradient(want: np.ndarray, *, name: str, arg: int | None = None, param: str 
         if "error" in result.grads:
             return f"{name}: the backward pass failed: {result.grads['error']}"
         got = result.grads.get(key)
+        if want is None:
+            return None if got is None else compare(got, np.zeros_like(got), name=name, atol=atol, rtol=rtol)
         if got is None:
             return f"{name}: no gradient reached {what}"
         return compare(got, want, name=name, atol=atol, rtol=rtol)

@@ -1,7 +1,8 @@
 """Trusted layers the grader compares learners' modules with, in its own process (plain torch, float64 in use).
 
-Shared by the notebooks that build on one another: attention with the course's mask rule (05), multi-head attention
-(06, and inside 07's layers). Parameter names are the docstrings' own, so the grader's weights load into both sides.
+Shared by the notebooks that build on one another: the masked softmax (03), attention with the course's mask rule
+(05), multi-head attention (06, and inside 07's layers). Parameter names are the docstrings' own, so the grader's
+weights load into both sides.
 """
 
 from __future__ import annotations
@@ -12,16 +13,19 @@ import torch
 from torch import nn
 
 
-def masked_attention(q, k, v, mask=None):
-    """(output, weights) of softmax(q k^T / sqrt(d)) v; ``mask`` bool, True = allowed, broadcast to the scores; a
-    query with no allowed key gets all-zero weights (and a zero output, and zero gradients, never NaN)."""
-    scores = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
+def masked_softmax(scores, mask=None):
+    """Softmax over the last axis on the positions where the bool ``mask`` (broadcast to the scores) is True; a row
+    with no True gives all-zero weights (and zero gradients, never NaN)."""
     if mask is None:
-        weights = torch.softmax(scores, dim=-1)
-    else:
-        allowed = mask.expand_as(scores)
-        has_key = allowed.any(-1, keepdim=True)
-        weights = torch.softmax(scores.masked_fill(~allowed, -math.inf).masked_fill(~has_key, 0.0), dim=-1) * has_key
+        return torch.softmax(scores, dim=-1)
+    allowed = mask.expand_as(scores)
+    has_key = allowed.any(-1, keepdim=True)
+    return torch.softmax(scores.masked_fill(~allowed, -math.inf).masked_fill(~has_key, 0.0), dim=-1) * has_key
+
+
+def masked_attention(q, k, v, mask=None):
+    """(output, weights) of softmax(q k^T / sqrt(d)) v with :func:`masked_softmax`'s mask rule."""
+    weights = masked_softmax(q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1]), mask)
     return weights @ v, weights
 
 

@@ -87,3 +87,38 @@ class PatchEmbedding(torch.nn.Module):
         if images.dim() != 4 or tuple(images.shape[1:]) != expected:
             raise ValueError(f"expected images of shape (B, {expected}), got {tuple(images.shape)}")
         return self.proj(images).flatten(2).transpose(1, 2)
+
+
+# -- 03_bahdanau_attention --------------------------------------------------------------------------------------------
+
+def masked_softmax(scores, mask=None):
+    if mask is None:
+        return torch.softmax(scores, dim=-1)
+    if mask.dtype != torch.bool or torch.broadcast_shapes(mask.shape, scores.shape) != scores.shape:
+        raise ValueError(f"mask {tuple(mask.shape)} ({mask.dtype}) does not fit scores {tuple(scores.shape)}")
+    allowed = mask.expand_as(scores)
+    has_key = allowed.any(-1, keepdim=True)
+    return torch.softmax(scores.masked_fill(~allowed, -torch.inf).masked_fill(~has_key, 0.0), dim=-1) * has_key
+
+
+class AdditiveAttention(torch.nn.Module):
+    def __init__(self, query_dim, key_dim, attn_dim):
+        super().__init__()
+        self.query_proj = torch.nn.Linear(query_dim, attn_dim, bias=False)
+        self.key_proj = torch.nn.Linear(key_dim, attn_dim, bias=False)
+        self.v = torch.nn.Linear(attn_dim, 1, bias=False)
+
+    def forward(self, query, keys, values, mask=None):
+        if query.dim() not in (2, 3) or keys.dim() != 3 or values.dim() != 3 or \
+                query.shape[0] != keys.shape[0] or keys.shape[:2] != values.shape[:2] or \
+                query.shape[-1] != self.query_proj.in_features or keys.shape[-1] != self.key_proj.in_features:
+            raise ValueError(f"query {tuple(query.shape)}, keys {tuple(keys.shape)} and values "
+                             f"{tuple(values.shape)} do not fit")
+        single = query.dim() == 2
+        q = query[:, None] if single else query
+        if mask is not None:
+            mask = mask[:, None] if single else mask
+        hidden = torch.tanh(self.query_proj(q)[:, :, None, :] + self.key_proj(keys)[:, None, :, :])
+        weights = masked_softmax(self.v(hidden).squeeze(-1), mask)
+        context = weights @ values
+        return (context[:, 0], weights[:, 0]) if single else (context, weights)

@@ -90,8 +90,7 @@ from attention_steps import by_mode, describe_device, fast_path, get_device, rep
 from attention_steps.data import BOS, EOS, PAD, date_task, en_ja_task
 from attention_steps.metrics import trim_at_eos
 from attention_steps.plotting import attention_heatmap, plot_losses, show
-from attention_steps.testing import (assert_close, assert_grads_flow, assert_tensor, expect_value_error, forbid,
-                                     random_tensor, snapshot)
+from attention_steps.testing import assert_close, assert_grads_flow, assert_tensor, expect_value_error
 from attention_steps.training import batch_sampler, train
 
 seed_everything(0)
@@ -210,82 +209,6 @@ expect_value_error(masked_softmax, torch.randn(2, 4), torch.ones(2, 3, dtype=tor
                    name="masked_softmax with a (2, 3) mask for (2, 4) scores")
 expect_value_error(masked_softmax, torch.randn(2, 4), torch.ones(2, 4), name="masked_softmax with a float mask")
 
-### BEGIN HIDDEN TESTS
-import numpy as _np
-
-
-def _ref_masked_softmax(sc: torch.Tensor, m: torch.Tensor | None) -> torch.Tensor:
-    a = sc.detach().cpu().double().numpy()
-    keep = _np.ones(a.shape, dtype=bool) if m is None else _np.broadcast_to(m.cpu().numpy(), a.shape)
-    top = _np.where(keep, a, -_np.inf).max(axis=-1, keepdims=True)
-    top = _np.where(_np.isfinite(top), top, 0.0)
-    e = _np.exp(_np.where(keep, a - top, -_np.inf))
-    total = e.sum(axis=-1, keepdims=True)
-    out = _np.where(total > 0, e / _np.where(total > 0, total, 1.0), 0.0)
-    return torch.from_numpy(out).to(sc.dtype)
-
-
-_gen = torch.Generator().manual_seed(31)
-_cases = [
-    ((4, 7), (4, 7)),          # one mask per row
-    ((3, 5, 6), (3, 1, 6)),    # a key-padding mask shared by the queries
-    ((3, 5, 6), (3, 5, 6)),    # a mask per query
-    ((2, 2, 3, 5), (2, 1, 1, 5)),
-    ((1, 1), (1, 1)),          # batch of one, length one
-    ((6,), (6,)),
-    ((5, 4), (4,)),            # one mask for every row
-]
-for _sshape, _mshape in _cases:
-    _s = torch.randn(*_sshape, generator=_gen, dtype=torch.float64) * 3
-    _m = torch.rand(*_mshape, generator=_gen) < 0.6
-    _m[..., 0] |= torch.rand(_m[..., 0].shape, generator=_gen) < 0.5   # some rows keep the first key
-    _s_keep, _m_keep = snapshot(_s, _m)
-    _w = masked_softmax(_s, _m)
-    assert_close(_s, _s_keep, name="scores after masked_softmax (must not be modified)")
-    assert torch.equal(_m, _m_keep), "masked_softmax modified its mask"
-    assert_close(_w, _ref_masked_softmax(_s_keep, _m_keep), atol=1e-12, rtol=1e-9,
-                 name=f"masked_softmax on scores {_sshape} with mask {_mshape}")
-# masks that leave exactly one position, or a padded tail
-_s = torch.randn(5, 8, generator=_gen)
-_lengths = torch.tensor([1, 3, 8, 5, 2])
-_m = torch.arange(8)[None] < _lengths[:, None]
-_w = masked_softmax(_s, _m)
-assert_close(_w, _ref_masked_softmax(_s, _m), name="masked_softmax with a padded tail")
-assert_close(_w[0], torch.tensor([1.0] + [0.0] * 7), name="masked_softmax when only one key is allowed")
-_m1 = torch.zeros(3, 6, dtype=torch.bool)
-_m1[torch.arange(3), torch.tensor([4, 0, 2])] = True
-assert_close(masked_softmax(torch.randn(3, 6, generator=_gen), _m1), _m1.float(),
-             name="masked_softmax with one allowed key per row (one-hot weights)")
-# large scores, including at masked positions: masking must not depend on the scores being small
-_s = torch.tensor([[0.0, 1e4, -1e4, 3.0], [5e3, 5e3, 1e4, -2.0], [-1e4, -1e4 + 1.0, 1e4, 1e4]])
-_m = torch.tensor([[True, False, True, True], [True, True, False, False], [True, True, False, False]])
-assert_close(masked_softmax(_s, _m), _ref_masked_softmax(_s, _m), atol=1e-6,
-             name="masked_softmax with large scores (masked positions hold the largest ones)")
-# fully masked rows: zeros in every dtype, finite gradients
-for _dtype, _tol in ((torch.float32, 1e-6), (torch.float64, 1e-12), (torch.float16, 2e-3)):
-    _s = (torch.randn(4, 5, generator=_gen) * 3).to(_dtype)
-    _m = torch.tensor([[True, True, False, True, False], [False] * 5, [False, False, False, False, True], [False] * 5])
-    _w = masked_softmax(_s, _m)
-    assert_tensor(_w, shape=(4, 5), dtype=_dtype, name=f"masked_softmax in {_dtype}")
-    assert_close(_w.float(), _ref_masked_softmax(_s.float(), _m).float(), atol=_tol, rtol=1e-2,
-                 name=f"masked_softmax in {_dtype} with fully masked rows")
-    _sg = _s.clone().requires_grad_(True)
-    (masked_softmax(_sg, _m) * torch.arange(5, dtype=_dtype)).sum().backward()
-    assert _sg.grad is not None and torch.isfinite(_sg.grad).all(), \
-        f"gradient of masked_softmax in {_dtype} is NaN/inf (fully masked rows must give finite gradients)"
-    assert_close(_sg.grad[1].float(), torch.zeros(5), name=f"gradient of a fully masked row in {_dtype}")
-# gradients agree with the reference's (finite differences in float64)
-_s = torch.randn(3, 6, generator=_gen, dtype=torch.float64, requires_grad=True)
-_m = torch.tensor([[True, False, True, True, False, True], [True] * 6, [False, False, True, False, False, False]])
-assert torch.autograd.gradcheck(lambda t: masked_softmax(t, _m), (_s,)), "gradients of masked_softmax are wrong"
-# bad input
-expect_value_error(masked_softmax, torch.randn(2, 5), torch.ones(2, 5, dtype=torch.long), name="masked_softmax with an int mask")
-expect_value_error(masked_softmax, torch.randn(3, 5), torch.ones(2, 3, 5, dtype=torch.bool), mention=["(2, 3, 5)", "(3, 5)"],
-                   name="masked_softmax with a mask that would enlarge the scores")
-expect_value_error(masked_softmax, torch.randn(3, 5), torch.ones(3, 1, dtype=torch.bool)[:2],
-                   name="masked_softmax with a (2, 1) mask for (3, 5) scores")
-### END HIDDEN TESTS
-
 # %% [markdown]
 # ### Exercise 2 — `AdditiveAttention`
 #
@@ -384,25 +307,6 @@ class AdditiveAttention(nn.Module):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_AdditiveAttention", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
-### BEGIN HIDDEN TESTS
-# Graded independently of exercise 1: these tests run with a reference masked_softmax in place of yours.
-import numpy as _np
-
-
-def _ref_masked_softmax_t(sc, m=None):
-    if m is None:
-        m = torch.ones(sc.shape, dtype=torch.bool)
-    m = m.expand(sc.shape)
-    top = sc.masked_fill(~m, -torch.inf).amax(-1, keepdim=True)
-    top = torch.where(torch.isfinite(top), top, torch.zeros_like(top)).detach()
-    e = torch.exp(torch.where(m, sc - top, torch.zeros_like(sc))) * m
-    total = e.sum(-1, keepdim=True)
-    return e / torch.where(total > 0, total, torch.ones_like(total))
-
-
-_learner_masked_softmax = masked_softmax
-masked_softmax = _ref_masked_softmax_t
-### END HIDDEN TESTS
 # Visible tests: layer names and sizes, shapes, a known answer, the mask, a 3-D query.
 torch.manual_seed(0)
 att = AdditiveAttention(query_dim=6, key_dim=8, attn_dim=5)
@@ -434,107 +338,6 @@ assert_tensor(context3, shape=(2, 5, 3), name="context for a (2, 5, 6) query")
 assert_tensor(weights3, shape=(2, 5, 4), name="weights for a (2, 5, 6) query")
 assert_close(weights3.sum(-1), torch.ones(2, 5), name="weights for a 3-D query, summed over the keys")
 expect_value_error(att, torch.randn(2, 7), keys, values, name="AdditiveAttention with a query of width 7 (query_dim is 6)")
-
-### BEGIN HIDDEN TESTS
-def _ref_additive(layer_w, q, k, v, m):
-    Wq, Wk, wv = (t.double() for t in layer_w)
-    single = q.dim() == 2
-    q3 = q[:, None] if single else q
-    m3 = None if m is None else (m[:, None] if single else m)
-    e = torch.tanh(torch.einsum("btq,aq->bta", q3.double(), Wq)[:, :, None]
-                   + torch.einsum("bsk,ak->bsa", k.double(), Wk)[:, None])
-    sc = torch.einsum("btsa,a->bts", e, wv[0])
-    w = torch.from_numpy(_ref_np_softmax(sc.numpy(), None if m3 is None else m3.numpy()))
-    ctx = torch.einsum("bts,bsd->btd", w, v.double())
-    if single:
-        ctx, w = ctx[:, 0], w[:, 0]
-    return ctx.to(q.dtype), w.to(q.dtype)
-
-
-def _ref_np_softmax(a, m):
-    keep = _np.ones(a.shape, dtype=bool) if m is None else _np.broadcast_to(m, a.shape)
-    top = _np.where(keep, a, -_np.inf).max(axis=-1, keepdims=True)
-    top = _np.where(_np.isfinite(top), top, 0.0)
-    e = _np.exp(_np.where(keep, a - top, -_np.inf))
-    total = e.sum(axis=-1, keepdims=True)
-    return _np.where(total > 0, e / _np.where(total > 0, total, 1.0), 0.0)
-
-
-def _check_additive(Dq, Dk, A, Dv, B, S, T, mask_kind, dtype=torch.float32, seed=0):
-    torch.manual_seed(seed)
-    layer = AdditiveAttention(Dq, Dk, A).to(dtype)
-    q = random_tensor(*((B, Dq) if T is None else (B, T, Dq)), seed=seed + 1, dtype=dtype)
-    k = random_tensor(B, S, Dk, seed=seed + 2, dtype=dtype)
-    v = random_tensor(B, S, Dv, seed=seed + 3, dtype=dtype)
-    gen = torch.Generator().manual_seed(seed)
-    if mask_kind is None:
-        m = None
-    else:
-        lengths = torch.randint(1, S + 1, (B,), generator=gen)
-        lengths[0] = 1 if mask_kind == "one" else lengths[0]
-        m = torch.arange(S)[None] < lengths[:, None]                              # (B, S) padded tail
-        if T is not None:
-            m = m[:, None] if mask_kind != "per-query" else (m[:, None] & (torch.rand(B, T, S, generator=gen) < 0.7))
-    params = snapshot(layer.query_proj.weight, layer.key_proj.weight, layer.v.weight)
-    inputs = snapshot(q, k, v)
-    m_keep = None if m is None else m.clone()
-    with forbid("scaled_dot_product_attention", "multi_head_attention", exercise="AdditiveAttention"):
-        ctx, w = layer(q, k, v, m)
-    want_ctx, want_w = _ref_additive(params, *inputs, m_keep)
-    what = f"AdditiveAttention(Dq={Dq}, Dk={Dk}, A={A}), Dv={Dv}, B={B}, S={S}, T={T}, mask={mask_kind}, {dtype}"
-    tol = dict(atol=1e-5, rtol=1e-4) if dtype == torch.float32 else dict(atol=1e-10, rtol=1e-8)
-    assert_close(w, want_w, name=f"weights of {what}", **tol)
-    assert_close(ctx, want_ctx, name=f"context of {what}", **tol)
-    for t, t_keep, nm in ((q, inputs[0], "query"), (k, inputs[1], "keys"), (v, inputs[2], "values")):
-        assert_close(t, t_keep, name=f"{nm} after AdditiveAttention (must not be modified)")
-    return layer
-
-
-for _args in [(6, 8, 5, 3, 4, 7, None, "tail"), (6, 8, 5, 3, 4, 7, None, None), (4, 4, 6, 4, 1, 5, None, "one"),
-              (5, 3, 4, 2, 3, 1, None, "tail"), (6, 8, 5, 3, 2, 7, 4, "tail"), (6, 8, 5, 9, 3, 6, 5, "per-query"),
-              (3, 5, 2, 4, 1, 4, 1, "one"), (7, 2, 3, 5, 3, 9, 3, None)]:
-    _check_additive(*_args, seed=sum(_args[:6]))
-_check_additive(6, 8, 5, 3, 4, 7, 2, "tail", dtype=torch.float64, seed=5)
-# a query with no allowed key: zero weights and zero context
-_layer = AdditiveAttention(3, 4, 5)
-_m = torch.tensor([[True, True, False], [False, False, False]])
-_ctx, _w = _layer(torch.randn(2, 3), torch.randn(2, 3, 4), torch.randn(2, 3, 2), _m)
-assert_close(_w[1], torch.zeros(3), name="weights of a query with no allowed key")
-assert_close(_ctx[1], torch.zeros(2), name="context of a query with no allowed key")
-# the mask convention: True = attend
-_m = torch.zeros(2, 5, dtype=torch.bool)
-_m[0, 3] = True
-_m[1, 0] = True
-_vals = torch.randn(2, 5, 2)
-_ctx, _w = _layer.__class__(3, 4, 5)(torch.randn(2, 3), torch.randn(2, 5, 4), _vals, _m)
-assert_close(_w, _m.float(), name="weights when the mask allows exactly one key (True = attend)")
-assert_close(_ctx, torch.stack([_vals[0, 3], _vals[1, 0]]), name="context when the mask allows exactly one key")
-# gradients reach every layer and every input
-_layer = AdditiveAttention(6, 8, 5)
-_q, _k, _v = (torch.randn(*s, requires_grad=True) for s in ((3, 6), (3, 7, 8), (3, 7, 4)))
-_ctx, _w = _layer(_q, _k, _v, torch.arange(7)[None] < torch.tensor([[7], [3], [1]]))
-((_ctx * torch.randn(3, 4)).sum() + (_w * torch.randn(3, 7)).sum()).backward()
-assert_grads_flow(_layer, name="AdditiveAttention parameters")
-assert_grads_flow([("query", _q), ("keys", _k), ("values", _v)], name="AdditiveAttention inputs")
-_layer = AdditiveAttention(3, 4, 2).double()
-_k, _v = torch.randn(2, 5, 4, dtype=torch.float64), torch.randn(2, 5, 3, dtype=torch.float64)
-_m = torch.tensor([[True] * 5, [True, True, False, False, False]])
-assert torch.autograd.gradcheck(lambda q: _layer(q, _k, _v, _m)[0], (torch.randn(2, 3, dtype=torch.float64, requires_grad=True),)), \
-    "gradients of AdditiveAttention with respect to the query are wrong"
-# bad shapes
-_layer = AdditiveAttention(6, 8, 5)
-_q, _k, _v = torch.randn(2, 6), torch.randn(2, 4, 8), torch.randn(2, 4, 3)
-expect_value_error(_layer, _q, torch.randn(2, 4, 7), _v, name="AdditiveAttention with keys of width 7 (key_dim is 8)")
-expect_value_error(_layer, _q, _k, torch.randn(2, 5, 3), name="AdditiveAttention with 4 keys but 5 values")
-expect_value_error(_layer, _q, _k, torch.randn(3, 4, 3), name="AdditiveAttention with values for a batch of 3")
-expect_value_error(_layer, torch.randn(3, 6), _k, _v, name="AdditiveAttention with a query batch of 3, keys batch of 2")
-expect_value_error(_layer, torch.randn(6), _k, _v, name="AdditiveAttention with a 1-D query")
-expect_value_error(_layer, _q, torch.randn(4, 8), _v, name="AdditiveAttention with 2-D keys")
-expect_value_error(_layer, _q, _k, _v, torch.ones(2, 5, dtype=torch.bool), name="AdditiveAttention with a (2, 5) mask for 4 keys")
-expect_value_error(_layer, torch.randn(2, 3, 6), _k, _v, torch.ones(2, 4, dtype=torch.bool),
-                   name="AdditiveAttention with a (B, S) mask for a 3-D query (use (B, 1, S))")
-masked_softmax = _learner_masked_softmax
-### END HIDDEN TESTS
 
 # %% [markdown]
 # ### Experiment — what an untrained attention looks at
@@ -661,42 +464,6 @@ class AttentionDecoder(nn.Module):
 
 
 # %% nbgrader={"grade": true, "grade_id": "test_AttentionDecoder", "locked": true, "points": 5, "schema_version": 3, "solution": false, "task": false}
-### BEGIN HIDDEN TESTS
-# Graded independently of exercises 1 and 2: these tests run with reference versions of masked_softmax and
-# AdditiveAttention in place of yours.
-def _ref_masked_softmax_d(sc, m=None):
-    if m is None:
-        m = torch.ones(sc.shape, dtype=torch.bool)
-    m = m.expand(sc.shape)
-    top = sc.masked_fill(~m, -torch.inf).amax(-1, keepdim=True)
-    top = torch.where(torch.isfinite(top), top, torch.zeros_like(top)).detach()
-    e = torch.exp(torch.where(m, sc - top, torch.zeros_like(sc))) * m
-    total = e.sum(-1, keepdim=True)
-    return e / torch.where(total > 0, total, torch.ones_like(total))
-
-
-class _RefAdditiveAttention(nn.Module):
-    def __init__(self, query_dim, key_dim, attn_dim):
-        super().__init__()
-        self.query_proj = nn.Linear(query_dim, attn_dim, bias=False)
-        self.key_proj = nn.Linear(key_dim, attn_dim, bias=False)
-        self.v = nn.Linear(attn_dim, 1, bias=False)
-
-    def forward(self, query, keys, values, mask=None):
-        single = query.dim() == 2
-        q = query[:, None] if single else query
-        e = torch.einsum("btsa,a->bts", torch.tanh(torch.einsum("btq,aq->bta", q, self.query_proj.weight)[:, :, None]
-                                                   + torch.einsum("bsk,ak->bsa", keys, self.key_proj.weight)[:, None]),
-                         self.v.weight[0])
-        m = None if mask is None else (mask[:, None] if single else mask)
-        w = _ref_masked_softmax_d(e, m)
-        ctx = torch.einsum("bts,bsd->btd", w, values)
-        return (ctx[:, 0], w[:, 0]) if single else (ctx, w)
-
-
-_learner_masked_softmax, _learner_AdditiveAttention = masked_softmax, AdditiveAttention
-masked_softmax, AdditiveAttention = _ref_masked_softmax_d, _RefAdditiveAttention
-### END HIDDEN TESTS
 # Visible tests: layer names and sizes, shapes of step and forward, forward = step in a loop, masks, gradients.
 torch.manual_seed(0)
 V, E, H, C, A = 7, 4, 5, 6, 3
@@ -736,112 +503,6 @@ all_logits.sum().backward()
 assert_grads_flow(dec, name="AttentionDecoder")
 expect_value_error(dec.step, torch.tensor([1, 1]), h0, torch.randn(2, 5, C + 1),
                    name="step with enc_outputs of width enc_dim + 1")
-
-### BEGIN HIDDEN TESTS
-def _ref_decoder(p, tgt, h, enc, m):
-    """Reference from a snapshot of the parameters, in float64, with GRU equations written out."""
-    p = {k: t.double() for k, t in p.items()}
-    enc, h = enc.double(), h.double()
-    mm = None if m is None else m
-    logits_all, w_all, hs = [], [], []
-    for t in range(tgt.shape[1]):
-        e = torch.tanh((h @ p["attention.query_proj.weight"].T)[:, None] + enc @ p["attention.key_proj.weight"].T)
-        sc = (e @ p["attention.v.weight"].T).squeeze(-1)
-        w = torch.from_numpy(_ref_np_softmax2(sc.numpy(), None if mm is None else mm.numpy()))
-        ctx = torch.einsum("bs,bsd->bd", w, enc)
-        x = torch.cat([p["embedding.weight"][tgt[:, t]], ctx], -1)
-        gi = x @ p["gru.weight_ih"].T + p["gru.bias_ih"]
-        gh = h @ p["gru.weight_hh"].T + p["gru.bias_hh"]
-        i_r, i_z, i_n = gi.chunk(3, -1)
-        h_r, h_z, h_n = gh.chunk(3, -1)
-        r, z = torch.sigmoid(i_r + h_r), torch.sigmoid(i_z + h_z)
-        n = torch.tanh(i_n + r * h_n)
-        h = (1 - z) * n + z * h
-        logits_all.append(torch.cat([h, ctx], -1) @ p["out.weight"].T + p["out.bias"])
-        w_all.append(w)
-        hs.append(h)
-    return torch.stack(logits_all, 1), torch.stack(w_all, 1), hs
-
-
-def _ref_np_softmax2(a, m):
-    keep = _np.ones(a.shape, dtype=bool) if m is None else _np.broadcast_to(m, a.shape)
-    top = _np.where(keep, a, -_np.inf).max(axis=-1, keepdims=True)
-    top = _np.where(_np.isfinite(top), top, 0.0)
-    e = _np.exp(_np.where(keep, a - top, -_np.inf))
-    total = e.sum(axis=-1, keepdims=True)
-    return _np.where(total > 0, e / _np.where(total > 0, total, 1.0), 0.0)
-
-
-import numpy as _np
-
-_expected_params = {"embedding.weight", "attention.query_proj.weight", "attention.key_proj.weight", "attention.v.weight",
-                    "gru.weight_ih", "gru.weight_hh", "gru.bias_ih", "gru.bias_hh", "out.weight", "out.bias"}
-for _V, _E, _H, _C, _A, _B, _S, _T, _kind, _seed in [(9, 4, 6, 8, 5, 3, 7, 5, "tail", 0), (5, 3, 4, 2, 3, 1, 1, 1, None, 1),
-                                                     (11, 6, 3, 5, 4, 4, 6, 3, "one", 2), (6, 2, 5, 4, 2, 2, 9, 6, None, 3)]:
-    torch.manual_seed(_seed)
-    _dec = AttentionDecoder(_V, _E, _H, _C, _A)
-    _names = {n for n, _ in _dec.named_parameters()}
-    assert _names == _expected_params, f"AttentionDecoder parameters are {sorted(_names)}, expected {sorted(_expected_params)}"
-    _p = {n: t.detach().clone() for n, t in _dec.named_parameters()}
-    _gen = torch.Generator().manual_seed(_seed)
-    _tgt = torch.randint(0, _V, (_B, _T), generator=_gen)
-    _enc = random_tensor(_B, _S, _C, seed=_seed + 10)
-    _h0 = random_tensor(_B, _H, seed=_seed + 20)
-    if _kind is None:
-        _m = None
-    else:
-        _len = torch.randint(1, _S + 1, (_B,), generator=_gen)
-        _len[0] = 1 if _kind == "one" else _len[0]
-        _m = torch.arange(_S)[None] < _len[:, None]
-    _tgt_k, _enc_k, _h0_k = snapshot(_tgt, _enc, _h0)
-    _m_k = None if _m is None else _m.clone()
-    with forbid("scaled_dot_product_attention", "multi_head_attention", exercise="AttentionDecoder"):
-        _logits, _w = _dec(_tgt, _h0, _enc, _m)
-    _want_logits, _want_w, _want_h = _ref_decoder(_p, _tgt_k, _h0_k, _enc_k, _m_k)
-    _what = f"AttentionDecoder(V={_V}, E={_E}, H={_H}, enc={_C}, A={_A}) on B={_B}, S={_S}, T={_T}, mask={_kind}"
-    assert_close(_w, _want_w.float(), name=f"forward weights of {_what}")
-    assert_close(_logits, _want_logits.float(), atol=1e-4, name=f"forward logits of {_what}")
-    assert_close(_h0, _h0_k, name="hidden after forward (must not be modified in place)")
-    assert_close(_enc, _enc_k, name="enc_outputs after forward (must not be modified)")
-    _lg, _h1, _w1 = _dec.step(_tgt_k[:, 0].clone(), _h0_k.clone(), _enc_k.clone(), _m_k)
-    assert_close(_h1, _want_h[0].float(), name=f"hidden after one step of {_what}")
-    assert_close(_lg, _want_logits[:, 0].float(), atol=1e-4, name=f"logits of one step of {_what}")
-    assert_close(_w1, _want_w[:, 0].float(), name=f"weights of one step of {_what}")
-# float64 end to end
-torch.manual_seed(7)
-_dec = AttentionDecoder(8, 3, 4, 5, 2).double()
-_p = {n: t.detach().clone() for n, t in _dec.named_parameters()}
-_tgt, _enc, _h0 = torch.randint(0, 8, (2, 3)), torch.randn(2, 4, 5, dtype=torch.float64), torch.randn(2, 4, dtype=torch.float64)
-_m = torch.tensor([[True, True, True, False], [True, False, False, False]])
-_logits, _w = _dec(_tgt, _h0, _enc, _m)
-assert_tensor(_logits, shape=(2, 3, 8), dtype=torch.float64, name="forward logits in float64")
-_want_logits, _want_w, _ = _ref_decoder(_p, _tgt, _h0, _enc, _m)
-assert_close(_logits, _want_logits, atol=1e-10, rtol=1e-8, name="forward logits in float64")
-assert_close(_w, _want_w, atol=1e-10, rtol=1e-8, name="forward weights in float64")
-assert torch.autograd.gradcheck(lambda h, e: _dec(_tgt, h, e, _m)[0], (_h0.clone().requires_grad_(True),
-                                                                      _enc.clone().requires_grad_(True))), \
-    "gradients of the logits with respect to the initial state and the encoder outputs are wrong " \
-    "(the state must carry gradients through every step: no detach)"
-# gradients reach every parameter, the encoder outputs and the initial state
-torch.manual_seed(3)
-_dec = AttentionDecoder(6, 3, 4, 5, 2)
-_enc = torch.randn(3, 6, 5, requires_grad=True)
-_h0 = torch.randn(3, 4, requires_grad=True)
-_logits, _w = _dec(torch.randint(0, 6, (3, 4)), _h0, _enc, torch.arange(6)[None] < torch.tensor([[6], [2], [4]]))
-F.cross_entropy(_logits.reshape(-1, 6), torch.randint(0, 6, (12,))).backward()
-assert_grads_flow(_dec, name="AttentionDecoder parameters")
-assert_grads_flow([("enc_outputs", _enc), ("hidden", _h0)], name="AttentionDecoder inputs")
-assert_close(_enc.grad[1, 2:], torch.zeros(4, 5), name="gradient reaching padded encoder outputs (they are masked)")
-# bad shapes
-_dec = AttentionDecoder(6, 3, 4, 5, 2)
-_enc, _h0 = torch.randn(2, 6, 5), torch.randn(2, 4)
-expect_value_error(_dec.step, torch.tensor([[1], [1]]), _h0, _enc, name="step with a (B, 1) token")
-expect_value_error(_dec.step, torch.tensor([1, 1]), torch.randn(2, 5), _enc, name="step with hidden of width 5 (hidden_dim is 4)")
-expect_value_error(_dec.step, torch.tensor([1, 1]), torch.randn(3, 4), _enc, name="step with hidden for a batch of 3")
-expect_value_error(_dec.step, torch.tensor([1, 1]), _h0, torch.randn(3, 6, 5), name="step with enc_outputs for a batch of 3")
-expect_value_error(_dec, torch.tensor([1, 1]), _h0, _enc, name="forward with a 1-D tgt_in")
-masked_softmax, AdditiveAttention = _learner_masked_softmax, _learner_AdditiveAttention
-### END HIDDEN TESTS
 
 # %% [markdown]
 # ## The whole model
