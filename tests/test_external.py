@@ -123,7 +123,8 @@ def test_spec_holds_no_reference(tmp_path):
 
 def solution_definitions(assignment: str) -> dict:
     """The notebook's definitions, run here as plain code: every import, function and class of its code cells other
-    than the setup and the tests (answers and given helpers such as 06's check_attention_inputs), nothing else."""
+    than the setup and the tests (answers and given helpers such as 06's check_attention_inputs) and its UPPER_CASE
+    constants, nothing else."""
     import ast
     import math
 
@@ -134,10 +135,11 @@ def solution_definitions(assignment: str) -> dict:
         meta = nbgrader_meta(cell)
         if cell.cell_type != "code" or meta.get("grade") or meta.get("grade_id") == "setup":
             continue
-        tree = ast.parse(cell.source)
-        tree.body = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef,
-                                                                     ast.ClassDef))]
-        exec(compile(tree, assignment, "exec"), namespace)
+        for node in ast.parse(cell.source).body:
+            names = [t for target in getattr(node, "targets", []) for t in getattr(target, "elts", [target])]
+            constant = isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) and t.id.isupper() for t in names)
+            if constant or isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef)):
+                exec(compile(ast.Module([node], []), assignment, "exec"), namespace)
     return namespace
 
 

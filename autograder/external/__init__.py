@@ -23,14 +23,15 @@ from . import (
     orientation,
     rnn,
     senet,
+    seq2seq,
     vision_transformer,
 )
 from .probe import Step, Verdict, run_item
 
 #: the module of each assignment's checks (its source is hidden-test text: it must never reach a learner)
-MODULES = {"00_orientation": orientation, "01_rnn": rnn, "03_bahdanau_attention": bahdanau, "04_senet": senet,
-           "05_dot_product_attention": dot_product_attention, "06_multi_head_attention": multi_head_attention,
-           "08_vision_transformer": vision_transformer,
+MODULES = {"00_orientation": orientation, "01_rnn": rnn, "02_seq2seq": seq2seq, "03_bahdanau_attention": bahdanau,
+           "04_senet": senet, "05_dot_product_attention": dot_product_attention,
+           "06_multi_head_attention": multi_head_attention, "08_vision_transformer": vision_transformer,
            "09_attention_as_message_passing": message_passing}
 
 #: assignment -> {grade_id -> steps(rng)}; an assignment listed here has every graded item judged outside the kernel

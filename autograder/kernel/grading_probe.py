@@ -88,6 +88,8 @@ def _target(call, namespace: dict, kept: dict):
         if call not in namespace:
             raise NameError(f"name {call!r} is not defined")
         return namespace[call]
+    if "trusted" in call:  # a helper of the grader's (a scripted model to hand to the learner's function)
+        return getattr(grading_references, call["trusted"])
     target = kept[call["ref"]]
     return getattr(target, call["attr"]) if call.get("attr") else target
 

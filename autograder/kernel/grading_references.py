@@ -122,3 +122,75 @@ class AdditiveAttention(torch.nn.Module):
         weights = masked_softmax(self.v(hidden).squeeze(-1), mask)
         context = weights @ values
         return (context[:, 0], weights[:, 0]) if single else (context, weights)
+
+
+# -- 02_seq2seq: models handed to the learner's greedy_decode ---------------------------------------------------------
+
+class _PlanDecoder(torch.nn.Module):
+    """Predicts ``plan[row, k]`` at its k-th call (other logits random but lower); records what it was given."""
+
+    def __init__(self, plan, vocab):
+        super().__init__()
+        self.plan, self.vocab, self.fed, self.states, self.contexts = plan, vocab, [], [], []
+
+    def forward(self, tokens, context, state=None):
+        k = len(self.fed)
+        self.fed.append(tokens.detach().clone())
+        self.states.append(None if state is None else state.detach().clone())
+        self.contexts.append(context.detach().clone())
+        logits = torch.randn(tokens.shape[0], 1, self.vocab, generator=torch.Generator().manual_seed(k))
+        logits[torch.arange(tokens.shape[0]), 0, self.plan[:, min(k, self.plan.shape[1] - 1)]] = 9.0
+        return logits, torch.full_like(context, float(k + 1)) + context
+
+
+class _PlanEncoder(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, src, lengths=None):
+        self.calls += 1
+        return torch.zeros(src.shape[0], src.shape[1], 4), src.float().sum(1, keepdim=True).repeat(1, 4)
+
+
+class PlanModel(torch.nn.Module):
+    """A scripted encoder-decoder: ``record()`` returns (decoder inputs, states, contexts, encoder calls)."""
+
+    def __init__(self, plan, vocab=12):
+        super().__init__()
+        self.encoder, self.decoder = _PlanEncoder(), _PlanDecoder(plan.long(), vocab)
+
+    def record(self):
+        return (list(self.decoder.fed), list(self.decoder.states), list(self.decoder.contexts), self.encoder.calls)
+
+
+class _GRUEncoder(torch.nn.Module):
+    def __init__(self, vocab, embed, hidden):
+        super().__init__()
+        self.embedding = torch.nn.Embedding(vocab, embed, padding_idx=0)
+        self.rnn = torch.nn.GRU(embed, hidden, batch_first=True)
+
+    def forward(self, src, lengths=None):
+        lengths = (src != 0).sum(1)
+        out, _ = self.rnn(self.embedding(src))
+        return out, out[torch.arange(src.shape[0]), lengths - 1]
+
+
+class _GRUDecoder(torch.nn.Module):
+    def __init__(self, vocab, embed, hidden):
+        super().__init__()
+        self.embedding = torch.nn.Embedding(vocab, embed, padding_idx=0)
+        self.rnn = torch.nn.GRU(embed, hidden, batch_first=True)
+        self.out = torch.nn.Linear(hidden, vocab)
+
+    def forward(self, tokens, context, state=None):
+        out, h = self.rnn(self.embedding(tokens), (context if state is None else state)[None].contiguous())
+        return self.out(out), h[0]
+
+
+class GRUSeq2Seq(torch.nn.Module):
+    """A small GRU encoder-decoder whose weights the grader loads."""
+
+    def __init__(self, src_vocab, tgt_vocab, embed, hidden):
+        super().__init__()
+        self.encoder, self.decoder = _GRUEncoder(src_vocab, embed, hidden), _GRUDecoder(tgt_vocab, embed, hidden)

@@ -86,7 +86,7 @@ from attention_steps import by_mode, describe_device, get_device, report_metric,
 from attention_steps.data import BOS, EOS, PAD, date_task, sequence_task
 from attention_steps.metrics import exact_match, trim_at_eos
 from attention_steps.plotting import plot_losses, show
-from attention_steps.testing import assert_close, assert_grads_flow, assert_tensor, expect_value_error, snapshot
+from attention_steps.testing import assert_close, assert_tensor, expect_value_error
 from attention_steps.training import batch_sampler, train
 
 seed_everything(0)
@@ -188,68 +188,6 @@ assert_close(context[0], outputs[0, 3], name="context vs outputs at the last pos
 assert_close(outputs[1, 2:], torch.zeros(2, 7), name="outputs at padded positions (must be zeros)")
 expect_value_error(enc, torch.tensor([3, 4, 5]), mention=["(3,)"], name="encoder with a 1-D src")
 
-### BEGIN HIDDEN TESTS
-def _gru_reference(x, h, w_ih, w_hh, b_ih, b_hh):
-    """One-layer GRU over x (B, T, E) from h (B, H), torch's gate order (reset, update, new); returns (B, T, H)."""
-    outs = []
-    for t in range(x.shape[1]):
-        gi = x[:, t] @ w_ih.T + b_ih
-        gh = h @ w_hh.T + b_hh
-        i_r, i_z, i_n = gi.chunk(3, dim=-1)
-        h_r, h_z, h_n = gh.chunk(3, dim=-1)
-        r, z = torch.sigmoid(i_r + h_r), torch.sigmoid(i_z + h_z)
-        n = torch.tanh(i_n + r * h_n)
-        h = (1 - z) * n + z * h
-        outs.append(h)
-    return torch.stack(outs, dim=1)
-
-def _enc_weights(m):
-    return snapshot(m.embedding.weight, m.rnn.weight_ih_l0, m.rnn.weight_hh_l0, m.rnn.bias_ih_l0, m.rnn.bias_hh_l0)
-
-def _enc_reference(src, lengths, weights):
-    emb, *gru = weights
-    B, S = src.shape
-    H = gru[1].shape[1]
-    out = torch.zeros(B, S, H, dtype=emb.dtype)
-    ctx = torch.zeros(B, H, dtype=emb.dtype)
-    for b in range(B):
-        L = int(lengths[b])
-        states = _gru_reference(emb[src[b, :L]][None], torch.zeros(1, H, dtype=emb.dtype), *gru)[0]
-        out[b, :L] = states
-        ctx[b] = states[-1]
-    return out, ctx
-
-_gen = torch.Generator().manual_seed(41)
-torch.manual_seed(41)
-for _V, _E, _H, _B, _S, _dtype in [(15, 6, 9, 5, 8, torch.float64), (9, 3, 4, 1, 1, torch.float64),
-                                   (20, 8, 5, 4, 6, torch.float32)]:
-    _enc = Seq2SeqEncoder(_V, _E, _H).to(_dtype)
-    assert type(_enc.rnn) is nn.GRU and _enc.rnn.num_layers == 1 and not _enc.rnn.bidirectional \
-        and _enc.rnn.bias and _enc.rnn.batch_first and _enc.rnn.input_size == _E, "self.rnn must be nn.GRU(E, H, batch_first=True)"
-    assert type(_enc.embedding) is nn.Embedding and tuple(_enc.embedding.weight.shape) == (_V, _E)
-    _lengths = torch.randint(1, _S + 1, (_B,), generator=_gen)
-    _lengths[0] = _S
-    _src = torch.randint(3, _V, (_B, _S), generator=_gen)
-    _src[torch.arange(_S)[None, :] >= _lengths[:, None]] = PAD
-    _src_keep, _w = snapshot(_src), _enc_weights(_enc)
-    for _given in (None, _lengths.clone()):
-        _out, _ctx = _enc(_src, _given)
-        _ref_out, _ref_ctx = _enc_reference(_src_keep, _lengths, _w)
-        _tol = 1e-5 if _dtype == torch.float32 else 1e-10
-        _what = f"V={_V} E={_E} H={_H} B={_B} S={_S}, lengths {'given' if _given is not None else 'None'}"
-        assert_close(_ctx, _ref_ctx, atol=_tol, name=f"encoder context ({_what})")
-        assert_close(_out, _ref_out, atol=_tol, name=f"encoder outputs ({_what})")
-    assert_close(_src, _src_keep, atol=0, rtol=0, name="src after the encoder (must not be modified)")
-# gradients reach the embedding and every GRU weight
-_enc = Seq2SeqEncoder(10, 4, 6)
-_src = torch.tensor([[3, 4, 5], [6, 7, 0]])
-_out, _ctx = _enc(_src)
-(_ctx.pow(2).sum() + _out.sum()).backward()
-assert_grads_flow(_enc, name="Seq2SeqEncoder")
-assert_close(_enc.embedding.weight.grad[PAD], torch.zeros(4), atol=0, name="gradient of the PAD embedding row")
-expect_value_error(_enc, torch.zeros(2, 3, 1, dtype=torch.long), name="encoder with a 3-D src")
-### END HIDDEN TESTS
-
 # %% [markdown]
 # ## The decoder and teacher forcing
 #
@@ -335,62 +273,6 @@ for t in range(3):
 assert_close(torch.cat(step_logits, dim=1), logits, name="logits of 3 one-token calls passing the state vs one call")
 assert_close(s, state, name="state after 3 one-token calls vs after one call")
 
-### BEGIN HIDDEN TESTS
-def _gru_reference(x, h, w_ih, w_hh, b_ih, b_hh):
-    outs = []
-    for t in range(x.shape[1]):
-        gi = x[:, t] @ w_ih.T + b_ih
-        gh = h @ w_hh.T + b_hh
-        i_r, i_z, i_n = gi.chunk(3, dim=-1)
-        h_r, h_z, h_n = gh.chunk(3, dim=-1)
-        r, z = torch.sigmoid(i_r + h_r), torch.sigmoid(i_z + h_z)
-        h = (1 - z) * torch.tanh(i_n + r * h_n) + z * h
-        outs.append(h)
-    return torch.stack(outs, dim=1)
-
-def _dec_weights(m):
-    return snapshot(m.embedding.weight, m.rnn.weight_ih_l0, m.rnn.weight_hh_l0, m.rnn.bias_ih_l0, m.rnn.bias_hh_l0,
-                    m.out.weight, m.out.bias)
-
-def _dec_reference(tokens, context, state, weights):
-    emb, w_ih, w_hh, b_ih, b_hh, w_out, b_out = weights
-    states = _gru_reference(emb[tokens], context if state is None else state, w_ih, w_hh, b_ih, b_hh)
-    return states @ w_out.T + b_out, states[:, -1]
-
-_gen = torch.Generator().manual_seed(51)
-torch.manual_seed(51)
-for _V, _E, _H, _B, _T, _dtype in [(13, 5, 8, 4, 6, torch.float64), (7, 2, 3, 1, 1, torch.float64),
-                                   (16, 6, 10, 3, 4, torch.float32)]:
-    _dec = Seq2SeqDecoder(_V, _E, _H).to(_dtype)
-    assert type(_dec.embedding) is nn.Embedding and tuple(_dec.embedding.weight.shape) == (_V, _E)
-    assert _dec.embedding.padding_idx is not None and int(_dec.embedding.padding_idx) == 0, "padding_idx=0 is missing"
-    assert type(_dec.rnn) is nn.GRU and _dec.rnn.num_layers == 1 and _dec.rnn.batch_first and _dec.rnn.input_size == _E
-    _tokens = torch.randint(0, _V, (_B, _T), generator=_gen)
-    _ctx = torch.randn(_B, _H, generator=_gen, dtype=torch.float64).to(_dtype)
-    _state = torch.randn(_B, _H, generator=_gen, dtype=torch.float64).to(_dtype)
-    _tol = 1e-5 if _dtype == torch.float32 else 1e-10
-    for _st in (None, _state):
-        _keep = snapshot(_tokens, _ctx)
-        _st_keep = None if _st is None else snapshot(_st)
-        _w = _dec_weights(_dec)
-        _logits, _new = _dec(_tokens, _ctx, _st)
-        _ref_logits, _ref_state = _dec_reference(*_keep, _st_keep, _w)
-        _what = f"V={_V} E={_E} H={_H} B={_B} T={_T}, state {'None' if _st is None else 'given'}"
-        assert_close(_logits, _ref_logits, atol=_tol, name=f"decoder logits ({_what})")
-        assert_close(_new, _ref_state, atol=_tol, name=f"decoder new_state ({_what})")
-        assert_close(_ctx, _keep[1], atol=0, rtol=0, name="context after the decoder (must not be modified)")
-# gradients reach every parameter and the context
-_dec = Seq2SeqDecoder(9, 3, 5)
-_ctx = torch.randn(2, 5, requires_grad=True)
-_logits, _new = _dec(torch.tensor([[1, 4, 5], [1, 6, 7]]), _ctx)
-(_logits.sum() + _new.pow(2).sum()).backward()
-assert_grads_flow(_dec, name="Seq2SeqDecoder")
-assert _ctx.grad is not None and _ctx.grad.abs().sum() > 0, "no gradient reached the context vector"
-expect_value_error(_dec, torch.tensor([[1, 4]]), torch.randn(1, 4), name="decoder with a context of width 4 (H = 5)")
-expect_value_error(_dec, torch.tensor([[1, 4]]), torch.randn(2, 5), name="decoder with a context batch 2 vs tokens batch 1")
-expect_value_error(_dec, torch.tensor([1, 4]), torch.randn(1, 5), name="decoder with 1-D tokens")
-### END HIDDEN TESTS
-
 # %% [markdown]
 # ## Peeky: let every step see the context
 #
@@ -474,59 +356,6 @@ with torch.no_grad():  # with the GRU's output silenced, the logits must still m
     a, _ = peeky(tokens, context, torch.zeros(2, 6))
     b, _ = peeky(tokens, context + 1.0, torch.zeros(2, 6))
 assert not torch.allclose(a, b), "the output layer must see the context: self.out([gru_state, context])"
-
-### BEGIN HIDDEN TESTS
-def _gru_reference(x, h, w_ih, w_hh, b_ih, b_hh):
-    outs = []
-    for t in range(x.shape[1]):
-        gi = x[:, t] @ w_ih.T + b_ih
-        gh = h @ w_hh.T + b_hh
-        i_r, i_z, i_n = gi.chunk(3, dim=-1)
-        h_r, h_z, h_n = gh.chunk(3, dim=-1)
-        r, z = torch.sigmoid(i_r + h_r), torch.sigmoid(i_z + h_z)
-        h = (1 - z) * torch.tanh(i_n + r * h_n) + z * h
-        outs.append(h)
-    return torch.stack(outs, dim=1)
-
-def _peeky_reference(tokens, context, state, weights):
-    emb, w_ih, w_hh, b_ih, b_hh, w_out, b_out = weights
-    peek = context[:, None, :].expand(-1, tokens.shape[1], -1)
-    states = _gru_reference(torch.cat([emb[tokens], peek], -1), context if state is None else state,
-                            w_ih, w_hh, b_ih, b_hh)
-    return torch.cat([states, peek], -1) @ w_out.T + b_out, states[:, -1]
-
-_gen = torch.Generator().manual_seed(61)
-torch.manual_seed(61)
-for _V, _E, _H, _B, _T, _dtype in [(13, 5, 8, 4, 6, torch.float64), (7, 2, 3, 1, 1, torch.float64),
-                                   (16, 6, 10, 3, 4, torch.float32)]:
-    _dec = PeekyDecoder(_V, _E, _H).to(_dtype)
-    assert type(_dec.embedding) is nn.Embedding and tuple(_dec.embedding.weight.shape) == (_V, _E)
-    assert _dec.embedding.padding_idx is not None and int(_dec.embedding.padding_idx) == 0, "padding_idx=0 is missing"
-    assert type(_dec.rnn) is nn.GRU and _dec.rnn.num_layers == 1 and _dec.rnn.batch_first
-    _tokens = torch.randint(0, _V, (_B, _T), generator=_gen)
-    _ctx = torch.randn(_B, _H, generator=_gen, dtype=torch.float64).to(_dtype)
-    _state = torch.randn(_B, _H, generator=_gen, dtype=torch.float64).to(_dtype)
-    _tol = 1e-5 if _dtype == torch.float32 else 1e-10
-    for _st in (None, _state):
-        _keep = snapshot(_tokens, _ctx)
-        _st_keep = None if _st is None else snapshot(_st)
-        _w = snapshot(_dec.embedding.weight, _dec.rnn.weight_ih_l0, _dec.rnn.weight_hh_l0, _dec.rnn.bias_ih_l0,
-                      _dec.rnn.bias_hh_l0, _dec.out.weight, _dec.out.bias)
-        _logits, _new = _dec(_tokens, _ctx, _st)
-        _ref_logits, _ref_state = _peeky_reference(*_keep, _st_keep, _w)
-        _what = f"V={_V} E={_E} H={_H} B={_B} T={_T}, state {'None' if _st is None else 'given'}"
-        assert_close(_logits, _ref_logits, atol=_tol, name=f"Peeky logits ({_what})")
-        assert_close(_new, _ref_state, atol=_tol, name=f"Peeky new_state ({_what})")
-        assert_close(_ctx, _keep[1], atol=0, rtol=0, name="context after the decoder (must not be modified)")
-_dec = PeekyDecoder(9, 3, 5)
-_ctx = torch.randn(2, 5, requires_grad=True)
-_logits, _new = _dec(torch.tensor([[1, 4, 5], [1, 6, 7]]), _ctx, torch.randn(2, 5))
-(_logits.sum() + _new.pow(2).sum()).backward()
-assert_grads_flow(_dec, name="PeekyDecoder")
-assert _ctx.grad is not None and _ctx.grad.abs().sum() > 0, "no gradient reached the context vector when a state is given"
-expect_value_error(_dec, torch.tensor([[1, 4]]), torch.randn(1, 4), name="Peeky decoder with a context of width 4 (H = 5)")
-expect_value_error(_dec, torch.tensor([1, 4]), torch.randn(1, 5), name="Peeky decoder with 1-D tokens")
-### END HIDDEN TESTS
 
 # %% [markdown]
 # ## Greedy decoding
@@ -640,127 +469,6 @@ assert_close(model.decoder.fed[0], torch.full((3, 1), BOS), atol=0, name="first 
 assert_close(model.decoder.fed[1], plan[:, :1], atol=0, name="second decoder input (the previous arg-max)")
 assert model.decoder.states[0] is None, "the first decoder call should get state=None"
 assert_close(model.decoder.states[1], torch.ones(3, 3), name="second call's state (the state the first call returned)")
-
-### BEGIN HIDDEN TESTS
-class _Plan(nn.Module):
-    def __init__(self, plan, vocab=12):
-        super().__init__()
-        self.plan, self.vocab, self.fed, self.states, self.contexts = plan, vocab, [], [], []
-        self.w = nn.Parameter(torch.zeros(1))
-
-    def forward(self, tokens, context, state=None):
-        k = len(self.fed)
-        self.fed.append(tokens.detach().clone())
-        self.states.append(None if state is None else state.detach().clone())
-        self.contexts.append(context.detach().clone())
-        logits = torch.randn(tokens.shape[0], 1, self.vocab, generator=torch.Generator().manual_seed(k)) + self.w
-        logits[torch.arange(tokens.shape[0]), 0, self.plan[:, k]] = 9.0
-        return logits, torch.full_like(context, float(k + 1)) + context
-
-class _Enc(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.calls = 0
-
-    def forward(self, src, lengths=None):
-        self.calls += 1
-        ctx = src.float().sum(1, keepdim=True).repeat(1, 4)
-        return torch.zeros(src.shape[0], src.shape[1], 4), ctx
-
-class _Model(nn.Module):
-    def __init__(self, plan):
-        super().__init__()
-        self.encoder, self.decoder = _Enc(), _Plan(plan)
-
-def _expected(plan, max_len, eos):
-    B = plan.shape[0]
-    out = torch.zeros(B, max_len, dtype=torch.long)
-    for b in range(B):
-        for i in range(max_len):
-            out[b, i] = plan[b, i]
-            if plan[b, i] == eos:
-                break
-    ends = [next((i for i in range(max_len) if plan[b, i] == eos), max_len - 1) for b in range(B)]
-    calls = max(ends) + 1
-    return out, calls
-
-# other BOS / EOS ids, a row that never ends, a row that ends at once, batch of one, max_len of one
-for _plan, _max_len, _bos, _eos in [
-    (torch.tensor([[3, 7, 5, 5, 5, 5, 5, 5], [7, 3, 3, 3, 3, 3, 3, 3], [4, 4, 4, 4, 4, 4, 4, 4]]), 7, 9, 7),
-    (torch.tensor([[6, 6, 11, 4, 4, 4]]), 5, 5, 11),
-    (torch.tensor([[2, 8, 8], [8, 2, 8]]), 1, 1, 2),
-    (torch.tensor([[2, 5, 5, 5], [5, 5, 2, 5], [2, 2, 2, 2]]), 4, 1, 2),
-]:
-    _m = _Model(_plan)
-    _src = torch.randint(3, 9, (_plan.shape[0], 5), generator=torch.Generator().manual_seed(_max_len))
-    _src_keep = snapshot(_src)
-    _out = greedy_decode(_m, _src, _max_len, _bos, _eos)
-    _want, _calls = _expected(_plan, _max_len, _eos)
-    assert_tensor(_out, shape=(_plan.shape[0], _max_len), dtype=torch.int64, name="greedy_decode output")
-    assert_close(_out, _want, atol=0, rtol=0, name=f"greedy_decode with bos={_bos}, eos={_eos}, max_len={_max_len}")
-    _fed = _m.decoder.fed
-    assert len(_fed) == _calls, f"decoder called {len(_fed)} times, expected {_calls} (stop once every row has ended)"
-    assert _m.encoder.calls == 1, "the encoder should run once per greedy_decode call"
-    assert_close(_fed[0], torch.full((_plan.shape[0], 1), _bos), atol=0, name="first decoder input (bos_id)")
-    _ended = torch.zeros(_plan.shape[0], dtype=torch.bool)
-    for _k in range(1, len(_fed)):
-        _ended |= _plan[:, _k - 1] == _eos
-        assert_close(_fed[_k][~_ended], _plan[~_ended, _k - 1 : _k], atol=0,
-                     name=f"decoder input at step {_k} for rows still running (the previous arg-max)")
-    _ctx0 = _src_keep.float().sum(1, keepdim=True).repeat(1, 4)
-    for _k in range(len(_fed)):
-        assert_close(_m.decoder.contexts[_k], _ctx0, atol=0, name=f"context passed at step {_k} (the encoder's context)")
-        if _k == 0:
-            assert _m.decoder.states[0] is None, "the first decoder call should get state=None"
-        else:
-            assert_close(_m.decoder.states[_k], _ctx0 + _k, atol=0,
-                         name=f"state passed at step {_k} (the state the previous call returned)")
-    assert_close(_src, _src_keep, atol=0, rtol=0, name="src after greedy_decode (must not be modified)")
-
-# a real model: compare with a reference greedy decoder built from reference modules
-class _RefEnc(nn.Module):
-    def __init__(self, V, E, H):
-        super().__init__()
-        self.embedding = nn.Embedding(V, E, padding_idx=0)
-        self.rnn = nn.GRU(E, H, batch_first=True)
-
-    def forward(self, src, lengths=None):
-        lengths = (src != 0).sum(1)
-        out, _ = self.rnn(self.embedding(src))
-        return out, out[torch.arange(src.shape[0]), lengths - 1]
-
-class _RefDec(nn.Module):
-    def __init__(self, V, E, H):
-        super().__init__()
-        self.embedding = nn.Embedding(V, E, padding_idx=0)
-        self.rnn = nn.GRU(E, H, batch_first=True)
-        self.out = nn.Linear(H, V)
-
-    def forward(self, tokens, context, state=None):
-        o, h = self.rnn(self.embedding(tokens), (context if state is None else state)[None].contiguous())
-        return self.out(o), h[0]
-
-torch.manual_seed(71)
-_model = _Model(torch.zeros(1, 1, dtype=torch.long))
-_model.encoder, _model.decoder = _RefEnc(9, 4, 8), _RefDec(6, 4, 8)
-with torch.no_grad():
-    _model.decoder.out.bias[2] += 1.5  # make EOS likely, so rows stop at different steps
-_src = torch.randint(3, 9, (16, 7), generator=torch.Generator().manual_seed(3))
-_src[::3, 4:] = 0
-_out = greedy_decode(_model, _src, 9, 1, 2)
-with torch.no_grad():
-    _, _c = _model.encoder(_src)
-    _tok, _st, _rows, _done = torch.full((16, 1), 1), None, [], torch.zeros(16, dtype=torch.bool)
-    for _i in range(9):
-        _lg, _st = _model.decoder(_tok, _c, _st)
-        _tok = _lg[:, -1].argmax(-1, keepdim=True)
-        _rows.append(torch.where(_done, torch.zeros_like(_tok[:, 0]), _tok[:, 0]))
-        _done = _done | (_tok[:, 0] == 2)
-    _ref = torch.stack(_rows, 1)
-assert_close(_out, _ref, atol=0, rtol=0, name="greedy_decode on a small GRU seq2seq vs a reference")
-expect_value_error(greedy_decode, _model, _src, 0, 1, 2, name="greedy_decode with max_len = 0")
-expect_value_error(greedy_decode, _model, _src[0], 5, 1, 2, name="greedy_decode with a 1-D src")
-### END HIDDEN TESTS
 
 # %% [markdown]
 # ## Training on dates
