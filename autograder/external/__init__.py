@@ -24,6 +24,7 @@ from . import (
     rnn,
     senet,
     seq2seq,
+    transformer,
     vision_transformer,
 )
 from .probe import Step, Verdict, run_item
@@ -31,7 +32,8 @@ from .probe import Step, Verdict, run_item
 #: the module of each assignment's checks (its source is hidden-test text: it must never reach a learner)
 MODULES = {"00_orientation": orientation, "01_rnn": rnn, "02_seq2seq": seq2seq, "03_bahdanau_attention": bahdanau,
            "04_senet": senet, "05_dot_product_attention": dot_product_attention,
-           "06_multi_head_attention": multi_head_attention, "08_vision_transformer": vision_transformer,
+           "06_multi_head_attention": multi_head_attention, "07_transformer": transformer,
+           "08_vision_transformer": vision_transformer,
            "09_attention_as_message_passing": message_passing}
 
 #: assignment -> {grade_id -> steps(rng)}; an assignment listed here has every graded item judged outside the kernel

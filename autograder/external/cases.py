@@ -128,6 +128,12 @@ class ModuleCase:
             Step(None, set_parameters=weights, on=keep, expect=no_error(name=f"{label}: loading the weights")),
         ]
 
+    def _dtype_of(self, value) -> str:
+        """The dtype the learner's output should have: the module's for a float output, the reference's otherwise."""
+        if isinstance(value, torch.Tensor) and not value.is_floating_point():
+            return str(value.dtype).removeprefix("torch.")
+        return self.dtype
+
     def mode(self, training: bool) -> Step:
         """Switch both modules to training or evaluation mode (batch norm, dropout)."""
         self.reference.train(training)
@@ -135,7 +141,8 @@ class ModuleCase:
 
     def call(self, args: list, *, label: str, call: str | None = None, rng: np.random.Generator | None = None,
              grad_args: tuple[int, ...] = (), outputs: int | None = None, output: int | None = None,
-             kwargs: dict | None = None, atol: float = 1e-9, rtol: float = 1e-7, **step) -> Step:
+             kwargs: dict | None = None, atol: float = 1e-9, rtol: float = 1e-7, where: np.ndarray | None = None,
+             **step) -> Step:
         """``module(*args)`` (or ``module.<call>(*args)``) returns what the reference returns; with ``rng``, a
         backward pass from a random upstream gradient of the output (element ``output`` of a tuple) gives the
         reference's gradients for the arguments ``grad_args`` and every parameter."""
@@ -148,10 +155,11 @@ class ModuleCase:
             want = target(*inputs, **(kwargs or {}))
         expects = []
         if outputs is None:
-            expects.append(returns(_numpy(want), name=label, atol=atol, rtol=rtol, dtype=self.dtype))
+            expects.append(returns(_numpy(want), name=label, atol=atol, rtol=rtol, dtype=self._dtype_of(want),
+                                   where=where))
         else:
             expects += [returns(_numpy(w), index=i, name=f"{label}, output {i}", atol=atol, rtol=rtol,
-                                dtype=self.dtype) for i, w in enumerate(want[:outputs])]
+                                dtype=self._dtype_of(w)) for i, w in enumerate(want[:outputs])]
         arrays = [a if isinstance(a, np.ndarray) else None for a in args]
         if any(a is not None for a in arrays):
             expects.append(unchanged(*arrays, name=label))

@@ -50,8 +50,9 @@ def compare(got, want: np.ndarray, *, name: str, atol: float = 1e-6, rtol: float
 
 
 def returns(want: np.ndarray, *, name: str, atol: float = 1e-6, rtol: float = 1e-5, dtype: str | None = None,
-            index: int | None = None) -> Expect:
-    """The call returned ``want`` (or, with ``index``, element ``index`` of the tuple it returned)."""
+            index: int | None = None, where: np.ndarray | None = None) -> Expect:
+    """The call returned ``want`` (or, with ``index``, element ``index`` of the tuple it returned); with ``where``
+    (a bool array over the leading dimensions), only those entries are compared."""
 
     def expect(result: Result) -> str | None:
         if result.error:
@@ -61,6 +62,9 @@ def returns(want: np.ndarray, *, name: str, atol: float = 1e-6, rtol: float = 1e
             if not isinstance(got, list) or len(got) <= index:
                 return f"{name}: expected a tuple with at least {index + 1} elements"
             got, got_dtype = got[index], got_dtype[index]
+        if where is not None and isinstance(got, np.ndarray) and got.shape == np.shape(want):
+            return compare(got[where], np.asarray(want)[where], name=name, atol=atol, rtol=rtol, dtype=dtype,
+                           got_dtype=got_dtype)
         return compare(got, want, name=name, atol=atol, rtol=rtol, dtype=dtype, got_dtype=got_dtype)
 
     return expect

@@ -7,10 +7,30 @@ weights load into both sides.
 
 from __future__ import annotations
 
+import importlib.util
 import math
+import sys
+from pathlib import Path
 
 import torch
 from torch import nn
+
+
+def _kernel_side_layers():
+    """``autograder/kernel/grading_references.py``, the trusted layers the probe puts in the kernel in place of
+    earlier items, loaded here as plain code: the grader composes its references for the later notebooks from the
+    same, correct implementations of the course's contracts (they run in the grader's own process here)."""
+    name = "autograder_trusted_layers"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[1] / "kernel" /
+                                                      "grading_references.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        sys.modules[name] = module
+    return sys.modules[name]
+
+
+trusted = _kernel_side_layers()
 
 
 def masked_softmax(scores, mask=None):

@@ -194,3 +194,160 @@ class GRUSeq2Seq(torch.nn.Module):
     def __init__(self, src_vocab, tgt_vocab, embed, hidden):
         super().__init__()
         self.encoder, self.decoder = _GRUEncoder(src_vocab, embed, hidden), _GRUDecoder(tgt_vocab, embed, hidden)
+
+
+# -- 07_transformer (the grader composes its references from these too: autograder/external/transformer.py) -----------
+
+def sinusoidal_positional_encoding(max_len, d_model):
+    if d_model <= 0 or d_model % 2 or max_len < 1:
+        raise ValueError(f"max_len = {max_len} must be at least 1 and d_model = {d_model} positive and even")
+    angle = torch.arange(max_len, dtype=torch.float64)[:, None] * 10000.0 ** (
+        -torch.arange(0, d_model, 2, dtype=torch.float64) / d_model)
+    return torch.stack([torch.sin(angle), torch.cos(angle)], dim=-1).reshape(max_len, d_model).float()
+
+
+def attend(attention, query, key, value, mask=None):
+    """``attention`` (an nn.MultiheadAttention, batch first) with the course's mask rule (True = allowed); a query
+    with no allowed key gets a zero output."""
+    if mask is None:
+        return attention(query, key, value, need_weights=False)[0]
+    batch, t_q, t_k = query.shape[0], query.shape[1], key.shape[1]
+    if mask.dtype != torch.bool or not 2 <= mask.dim() <= 3 or mask.shape[-1] != t_k or mask.shape[-2] not in (1, t_q):
+        raise ValueError(f"mask {mask.dtype} {tuple(mask.shape)} does not fit ({batch}, {t_q}, {t_k})")
+    allowed = mask.expand(batch, t_q, t_k)
+    has_key = allowed.any(dim=-1, keepdim=True)
+    blocked = (~(allowed | ~has_key)).repeat_interleave(attention.num_heads, dim=0)
+    return attention(query, key, value, attn_mask=blocked, need_weights=False)[0] * has_key
+
+
+class PositionwiseFeedForward(torch.nn.Module):
+    def __init__(self, d_model, d_ff, dropout=0.0):
+        super().__init__()
+        self.d_model = d_model
+        self.linear1, self.linear2 = torch.nn.Linear(d_model, d_ff), torch.nn.Linear(d_ff, d_model)
+        self.dropout = torch.nn.Dropout(dropout)
+
+    def forward(self, x):
+        if x.shape[-1] != self.d_model:
+            raise ValueError(f"expected input of shape (..., {self.d_model}), got {tuple(x.shape)}")
+        return self.linear2(self.dropout(torch.relu(self.linear1(x))))
+
+
+class EncoderLayer(torch.nn.Module):
+    def __init__(self, d_model, num_heads, d_ff, dropout=0.0, norm_first=False):
+        super().__init__()
+        if num_heads < 1 or d_model % num_heads:
+            raise ValueError(f"num_heads = {num_heads} must divide d_model = {d_model}")
+        self.d_model, self.norm_first = d_model, norm_first
+        self.self_attn = torch.nn.MultiheadAttention(d_model, num_heads, dropout=dropout, batch_first=True)
+        self.ffn = PositionwiseFeedForward(d_model, d_ff, dropout)
+        self.norm1, self.norm2 = torch.nn.LayerNorm(d_model), torch.nn.LayerNorm(d_model)
+        self.dropout1, self.dropout2 = torch.nn.Dropout(dropout), torch.nn.Dropout(dropout)
+
+    def forward(self, x, mask=None):
+        if x.dim() != 3 or x.shape[-1] != self.d_model:
+            raise ValueError(f"expected x of shape (B, S, {self.d_model}), got {tuple(x.shape)}")
+        if self.norm_first:
+            h = self.norm1(x)
+            x = x + self.dropout1(attend(self.self_attn, h, h, h, mask))
+            return x + self.dropout2(self.ffn(self.norm2(x)))
+        x = self.norm1(x + self.dropout1(attend(self.self_attn, x, x, x, mask)))
+        return self.norm2(x + self.dropout2(self.ffn(x)))
+
+
+class DecoderLayer(torch.nn.Module):
+    def __init__(self, d_model, num_heads, d_ff, dropout=0.0, norm_first=False):
+        super().__init__()
+        if num_heads < 1 or d_model % num_heads:
+            raise ValueError(f"num_heads = {num_heads} must divide d_model = {d_model}")
+        self.d_model, self.norm_first = d_model, norm_first
+        self.self_attn = torch.nn.MultiheadAttention(d_model, num_heads, dropout=dropout, batch_first=True)
+        self.cross_attn = torch.nn.MultiheadAttention(d_model, num_heads, dropout=dropout, batch_first=True)
+        self.ffn = PositionwiseFeedForward(d_model, d_ff, dropout)
+        self.norm1, self.norm2, self.norm3 = (torch.nn.LayerNorm(d_model) for _ in range(3))
+        self.dropout1, self.dropout2, self.dropout3 = (torch.nn.Dropout(dropout) for _ in range(3))
+
+    def forward(self, x, memory, tgt_mask=None, memory_mask=None):
+        if x.dim() != 3 or memory.dim() != 3 or x.shape[-1] != self.d_model or memory.shape[-1] != self.d_model \
+                or x.shape[0] != memory.shape[0]:
+            raise ValueError(f"expected x (B, T, {self.d_model}) and memory (B, S, {self.d_model}), "
+                             f"got {tuple(x.shape)} and {tuple(memory.shape)}")
+        if self.norm_first:
+            h = self.norm1(x)
+            x = x + self.dropout1(attend(self.self_attn, h, h, h, tgt_mask))
+            h = self.norm2(x)
+            x = x + self.dropout2(attend(self.cross_attn, h, memory, memory, memory_mask))
+            return x + self.dropout3(self.ffn(self.norm3(x)))
+        x = self.norm1(x + self.dropout1(attend(self.self_attn, x, x, x, tgt_mask)))
+        x = self.norm2(x + self.dropout2(attend(self.cross_attn, x, memory, memory, memory_mask)))
+        return self.norm3(x + self.dropout3(self.ffn(x)))
+
+
+class Transformer(torch.nn.Module):
+    PAD = 0
+
+    def __init__(self, src_vocab_size, tgt_vocab_size, d_model=64, num_heads=4, num_layers=2, d_ff=128, dropout=0.1,
+                 max_len=64, norm_first=False):
+        super().__init__()
+        self.d_model, self.max_len = d_model, max_len
+        self.src_embed = torch.nn.Embedding(src_vocab_size, d_model)
+        self.tgt_embed = torch.nn.Embedding(tgt_vocab_size, d_model)
+        for embedding in (self.src_embed, self.tgt_embed):
+            torch.nn.init.normal_(embedding.weight, std=d_model ** -0.5)
+        self.register_buffer("pe", sinusoidal_positional_encoding(max_len, d_model))
+        layer = dict(d_model=d_model, num_heads=num_heads, d_ff=d_ff, dropout=dropout, norm_first=norm_first)
+        self.encoder_layers = torch.nn.ModuleList([EncoderLayer(**layer) for _ in range(num_layers)])
+        self.decoder_layers = torch.nn.ModuleList([DecoderLayer(**layer) for _ in range(num_layers)])
+        self.encoder_norm = torch.nn.LayerNorm(d_model) if norm_first else torch.nn.Identity()
+        self.decoder_norm = torch.nn.LayerNorm(d_model) if norm_first else torch.nn.Identity()
+        self.output = torch.nn.Linear(d_model, tgt_vocab_size)
+        self.dropout = torch.nn.Dropout(dropout)
+
+    def encode(self, src):
+        if src.dim() != 2 or src.shape[1] > self.max_len:
+            raise ValueError(f"src must be (B, S) with S <= max_len = {self.max_len}, got {tuple(src.shape)}")
+        src_mask = (src != self.PAD)[:, None, :]
+        x = self.dropout(self.src_embed(src) * self.d_model ** 0.5 + self.pe[:src.shape[1]])
+        for layer in self.encoder_layers:
+            x = layer(x, src_mask)
+        return self.encoder_norm(x), src_mask
+
+    def decode(self, tgt_in, memory, src_mask):
+        if tgt_in.dim() != 2 or tgt_in.shape[1] > self.max_len or memory.shape[0] != tgt_in.shape[0]:
+            raise ValueError(f"tgt_in {tuple(tgt_in.shape)} and memory {tuple(memory.shape)} do not fit")
+        length = tgt_in.shape[1]
+        causal = torch.ones(length, length, dtype=torch.bool, device=tgt_in.device).tril()
+        y = self.dropout(self.tgt_embed(tgt_in) * self.d_model ** 0.5 + self.pe[:length])
+        for layer in self.decoder_layers:
+            y = layer(y, memory, causal, src_mask)
+        return self.output(self.decoder_norm(y))
+
+    def forward(self, src, tgt_in):
+        return self.decode(tgt_in, *self.encode(src))
+
+
+class PrefixModel:
+    """07's greedy_decode gets this: the next token depends on the whole prefix and the source (the sum of the
+    prefix ids plus the first source id times the length, mod V), EOS when that sum is divisible by 5. ``record()``
+    returns (encode calls, the prefix length of every decode call)."""
+
+    def __init__(self, vocab, eos):
+        self.vocab, self.eos, self.encode_calls, self.decode_lengths = vocab, eos, 0, []
+
+    def encode(self, src):
+        self.encode_calls += 1
+        return src.double(), (src != 0)[:, None, :]
+
+    def decode(self, tgt_in, memory, src_mask):
+        self.decode_lengths.append(int(tgt_in.shape[1]))
+        total = tgt_in.long().cumsum(1) + memory[:, :1].long() * torch.arange(1, tgt_in.shape[1] + 1)[None, :]
+        token = torch.where(total % 5 == 0, torch.full_like(total, self.eos), 3 + total % (self.vocab - 3))
+        logits = torch.randn(*token.shape, self.vocab, dtype=torch.float64) * 0.1
+        return logits.scatter(-1, token[..., None], 10.0)
+
+    def record(self):
+        return self.encode_calls, list(self.decode_lengths)
+
+
+def training_flag(module):
+    return bool(module.training)
