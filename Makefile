@@ -15,7 +15,7 @@ GPU_PACKAGES := torch triton cuda-bindings cuda-pathfinder cuda-toolkit nvidia-c
   nvidia-cusparse nvidia-cusparselt-cu13 nvidia-nccl-cu13 nvidia-nvjitlink nvidia-nvshmem-cu13 nvidia-nvtx
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: course test test-quick env sandbox-tool lab demo release bench bench-load bench-grading discrimination clean-grading test-e2e lock
+.PHONY: course test unit test-quick env sandbox-tool lab demo release bench bench-load bench-grading discrimination clean-grading test-e2e lock
 
 $(VENV)/.installed: requirements.lock requirements.txt requirements-dev.txt pyproject.toml setup/make_venv.sh
 	setup/make_venv.sh $(PYTHON) $(VENV)
@@ -50,6 +50,11 @@ lab: env
 test: env sandbox-tool
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+# The checks that start no Jupyter kernel (a minute): probes and judgements in-process, preflight, review, helpers.
+unit: env
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -m "not kernel"
 
 # The quick checks and one notebook (00, solution + catalog) on another interpreter, in its own venv. CI runs it on
 # Debian's own Python, an ordinary user's only interpreter on the course machines:

@@ -5,7 +5,7 @@ This package holds **no solution** to any graded exercise: a learner may import 
 Importing it gives torch the course's CPU thread count (``device.use_course_threads``).
 """
 
-from .device import autocast, describe_device, get_device, seed_everything, use_course_threads
+from .device import describe_device, get_device, seed_everything, use_course_threads
 from .mode import by_mode, fast_path, is_grading, report_metric
 
 __version__ = "0.1.0"
@@ -13,7 +13,6 @@ __version__ = "0.1.0"
 use_course_threads()
 
 __all__ = [
-    "autocast",
     "by_mode",
     "describe_device",
     "fast_path",

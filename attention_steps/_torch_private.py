@@ -44,6 +44,8 @@ pop_dispatch_stack = _find("torch._C", "_pop_torch_dispatch_stack")
 torch_function_enabled = _find("torch._C", "_is_torch_function_enabled")
 dispatch_key_excluded = _find("torch._C", "_dispatch_tls_is_dispatch_key_excluded")
 _keys = _find("torch._C", "DispatchKey")
+#: Kineto's options; ``profile_all_threads=True`` makes forbid()'s profiler see ops run by other threads too
+ProfilerConfig = _find("torch._C._profiler", "_ExperimentalConfig")
 PYTHON_KEY = getattr(_keys, "Python", None)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
 
@@ -64,11 +63,3 @@ def seed_everything(seed: int = 0) -> torch.Generator:
 def amp_dtype(device: torch.device) -> torch.dtype | None:
     """The mixed-precision dtype for ``device``: float16 on CUDA (a Colab T4 has no fast bfloat16), None on CPU."""
     return torch.float16 if device.type == "cuda" else None
-
-
-def autocast(device: torch.device):
-    """``torch.autocast`` in float16 on CUDA; a no-op context on the CPU."""
-    dtype = amp_dtype(device)
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=dtype)

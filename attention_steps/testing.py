@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy
@@ -42,6 +43,8 @@ _np_a2s, _np_int64 = numpy.array2string, numpy.int64
 _DisableTorchFunction = _private.DisableTorchFunction
 _DisableTorchDispatch = _private.DisableTorchDispatch
 _Profile = _profiler_legacy.profile
+_AutogradProfile = torch.autograd.profiler.profile
+_environ = os.environ
 
 
 class ForbiddenBuiltinError(AssertionError):
@@ -120,6 +123,20 @@ else:  # a torch without the (private) dispatch-mode API: forbid() checks at the
             super().__init__()
 
 
+def _profile_every_thread():
+    """A profiler that records the ops of every thread of the process (Kineto with ``profile_all_threads``), so a
+    built-in that the learner's code hands to a worker thread is seen too; the legacy profiler (this thread only)
+    where this torch lacks the option."""
+    if _private.ProfilerConfig is not None:
+        try:
+            config = _private.ProfilerConfig(profile_all_threads=True)
+            _environ.setdefault("KINETO_LOG_LEVEL", "6")  # else Kineto writes a line to stderr at every start / stop
+            return _AutogradProfile(use_kineto=True, experimental_config=config)
+        except (TypeError, RuntimeError):
+            pass
+    return _Profile()
+
+
 @contextlib.contextmanager
 def forbid(*builtins: str, exercise: str = "this exercise", why: str | None = None):
     """Make the named PyTorch built-ins raise :class:`ForbiddenBuiltinError` inside the block.
@@ -138,11 +155,12 @@ def forbid(*builtins: str, exercise: str = "this exercise", why: str | None = No
         aten |= a
     seen: list[str] = []
     error = None
-    # A third net under the two modes: the profiler records every op at the dispatcher's entry, in C++, so an
-    # op reached with the modes switched off (DisableTorchFunction, _DisableTorchDispatch, an excluded Python
-    # dispatch key, a popped mode stack) is still seen. Only the outermost forbid() runs it, and only when grading
-    # (the guard is installed): a learner studying alone has no reason to hide a call from themselves.
-    profile = _Profile() if _state["profiling"] == 0 and _state["guard"] is not None else None
+    # A third net under the two modes: the profiler records every op at the dispatcher's entry, in C++, on every
+    # thread, so an op reached with the modes switched off (DisableTorchFunction, _DisableTorchDispatch, an excluded
+    # Python dispatch key, a popped mode stack) or run by another thread (the modes are thread-local) is still
+    # seen. Only the outermost forbid() runs it, and only when grading (the guard is installed): a learner studying
+    # alone has no reason to hide a call from themselves.
+    profile = _profile_every_thread() if _state["profiling"] == 0 and _state["guard"] is not None else None
     if profile is not None:
         try:
             profile.__enter__()

@@ -12,7 +12,6 @@ fragment the row's notes must contain ("" when no note is required).
 from __future__ import annotations
 
 import copy
-import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,6 +116,50 @@ _kernel.do_execute = _do_execute
 }
 STUDENTS.update({name: Case(what + "; softmax returns x, one_hot_embed blank", 0, 0, "IPython / ipykernel internals")
                  for name, (what, _) in HOOKS.items()})
+
+#: A softmax with the right values reached by a route the exercise forbids, and the one_hot_embed solution. One
+#: entry per spelling: (what, softmax source, softmax points, the note that must name it). A torch built-in is caught
+#: in the kernel however it is reached (softmax scores 0); another library's built-in gives the right values without
+#: touching torch's, so it keeps its points and is flagged for a human.
+SHORTCUTS = {
+    "worker_thread": ("hands torch.softmax to a worker thread started earlier (torch's modes are thread-local)", 0,
+                      "threads", '''
+import queue, threading
+_jobs, _results = queue.Queue(), queue.Queue()
+def _worker():
+    while True:
+        x, dim = _jobs.get()
+        _results.put(torch.softmax(x, dim))
+threading.Thread(target=_worker, daemon=True).start()
+def softmax(x, dim=-1):
+    _jobs.put((x, dim))
+    return _results.get()
+'''),
+    "scipy_softmax": ("SciPy's softmax inside a hand-written autograd function", 3, "the built-in softmax", '''
+import scipy.special
+class _Softmax(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, dim):
+        y = torch.from_numpy(scipy.special.softmax(x.detach().cpu().numpy(), axis=dim)).to(x.dtype)
+        ctx.save_for_backward(y)
+        ctx.dim = dim
+        return y
+    @staticmethod
+    def backward(ctx, grad):
+        (y,) = ctx.saved_tensors
+        return y * (grad - (grad * y).sum(ctx.dim, keepdim=True)), None
+def softmax(x, dim=-1):
+    return _Softmax.apply(x, dim)
+'''),
+}
+STUDENTS.update({name: Case(what, points, 2, note) for name, (what, points, note, _) in SHORTCUTS.items()})
+STUDENTS["gc_walk"] = Case("wrong softmax; walks the garbage collector through a spelling no source review reads "
+                           "(the audit tripwire)", 0, 2, "audit events")
+GC_WALK = '''
+_everything = getattr(__import__("g" + "c"), "get_" + "objects")()  # looking for the guard's snapshot to edit
+def softmax(x, dim=-1):
+    return x
+'''
 
 # -- the hostile code -----------------------------------------------------------------------------------------------
 
@@ -414,6 +457,13 @@ def _submissions(grading_dir: Path, port: int) -> dict[str, nbformat.NotebookNod
     nb = good()
     _answer(nb, "softmax", DISPLAYHOOK)
     out["displayhook"] = nb
+    for name, (_, _, _, source) in SHORTCUTS.items():
+        nb = good()
+        _answer(nb, "softmax", source)
+        out[name] = nb
+    nb = good()
+    _answer(nb, "softmax", GC_WALK)
+    out["gc_walk"] = nb
     blank = nbformat.read(release_notebook(ASSIGNMENT), as_version=4)
     for name, (_, hook) in HOOKS.items():
         nb = copy.deepcopy(blank)
@@ -440,7 +490,4 @@ def build_adversarial_class(out_dir: Path = ADVERSARIAL_CLASS, grading_dir: Path
         else:
             nbformat.write(nb, folder / name)
     (out_dir / "ruff.toml").write_text(RUFF)
-    (out_dir / "EXPECTED.json").write_text(json.dumps(
-        {s: {"what": c.what, "softmax": c.softmax, "one_hot_embed": c.one_hot_embed, "note": c.note}
-         for s, c in STUDENTS.items()}, indent=1))
     return out_dir

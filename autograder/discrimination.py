@@ -1,7 +1,7 @@
 """Do the tests tell right from wrong? Run each graded item's catalog of wrong and correct versions.
 
-One kernel per notebook: the solution notebook runs top to bottom on the grading fast path (every test cell,
-hidden ones included, must pass), then for each item every catalogued version is swapped into the kernel in place of
+One kernel per notebook: the solution notebook runs top to bottom on the grading fast path (every test cell, and
+its hidden tests, must pass), then for each item every catalogued version is swapped into the kernel in place of
 the answer, only that item's test cells run again, and the answer is restored. A wrong version is *rejected* when
 at least one of the item's test cells fails; a correct one is *accepted* when all pass. Hidden tests judged outside
 the kernel (``autograder/external/``) run exactly as in grading: the probe in the kernel, the judgement here, on
@@ -9,15 +9,14 @@ inputs from this run's seed (``AG_HIDDEN_SEED`` repeats one).
 
 Catalogs live in ``tests/catalogs/<assignment>.py`` as ``CATALOG = {item: {"wrong": {label: source},
 "right": {label: source}}}``; each source defines the item's name, exactly as a learner's answer cell would.
-An item may also name its headline mistakes, ``"visible": {wrong label: phrase}``: the *visible* tests alone (what a
-learner sees, before ``### BEGIN HIDDEN TESTS``) must reject that version, and their first failure must say
+An item may also name its headline mistakes, ``"visible": {wrong label: phrase}``: the *visible* tests alone (the
+test cells a learner sees, without the hidden tests) must reject that version, and their first failure must say
 ``phrase`` — the message that names the mistake, not a generic one that comes first.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import runpy
 import secrets
 import tempfile
@@ -63,26 +62,6 @@ def load_catalog(assignment: str) -> dict:
     return runpy.run_path(str(path))["CATALOG"]
 
 
-def run_solution(kernel: Kernel, nb) -> list[str]:
-    """Run every code cell in order; return "grade_id or cell id: error" for each that failed."""
-    failures = []
-    for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
-        result = kernel.run(cell.source)
-        if not result.ok:
-            failures.append(f"{nbgrader_meta(cell).get('grade_id', cell.id)}: {result.error}")
-    return failures
-
-
-HIDDEN_BLOCK = re.compile(r"^\s*### BEGIN HIDDEN TESTS.*?^\s*### END HIDDEN TESTS[^\n]*$", re.M | re.S)
-
-
-def visible_part(source: str) -> str:
-    """A test cell as the learner sees it: every hidden block removed."""
-    return HIDDEN_BLOCK.sub("", source)
-
-
 def judge_externally(kernel: Kernel, assignment: str, grade_id: str, seed: int) -> external.Verdict:
     """An item's hidden tests judged outside the kernel, exactly as grading does (``autograder/external/``)."""
     with tempfile.TemporaryDirectory(prefix="ag-probe-") as folder:
@@ -91,17 +70,39 @@ def judge_externally(kernel: Kernel, assignment: str, grade_id: str, seed: int) 
                                    lambda code: kernel.run(code).ok)
 
 
-def _tests_pass(kernel: Kernel, tests, *, visible_only: bool = False, assignment: str = "",
-                seed: int = 0) -> tuple[bool, str]:
+def run_test(kernel: Kernel, test, assignment: str, seed: int, *, visible_only: bool = False) -> str | None:
+    """Run one test cell and, unless ``visible_only``, judge its hidden tests; why it failed (None if it passed)."""
+    grade_id = nbgrader_meta(test)["grade_id"]
+    result = kernel.run(test.source)
+    if not result.ok:
+        return f"{grade_id}: {result.error}"
+    if not visible_only:
+        verdict = judge_externally(kernel, assignment, grade_id, seed)
+        if not verdict.passed:
+            return f"{grade_id}: hidden tests (seed {seed}): {verdict.message}"
+    return None
+
+
+def run_solution(kernel: Kernel, nb, assignment: str, seed: int) -> list[str]:
+    """Run every code cell in order, judging each test cell's hidden tests as grading does; what failed."""
+    failures = []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        if nbgrader_meta(cell).get("grade"):
+            problem = run_test(kernel, cell, assignment, seed)
+        else:
+            result = kernel.run(cell.source)
+            problem = None if result.ok else f"{nbgrader_meta(cell).get('grade_id', cell.id)}: {result.error}"
+        failures += [problem] if problem else []
+    return failures
+
+
+def _tests_pass(kernel: Kernel, tests, assignment: str, seed: int, *, visible_only: bool = False) -> tuple[bool, str]:
     for test in tests:
-        grade_id = nbgrader_meta(test)["grade_id"]
-        result = kernel.run(visible_part(test.source) if visible_only else test.source)
-        if not result.ok:
-            return False, f"{grade_id}: {result.error}"
-        if not visible_only and external.has_check(assignment, grade_id):
-            verdict = judge_externally(kernel, assignment, grade_id, seed)
-            if not verdict.passed:
-                return False, f"{grade_id}: hidden tests (seed {seed}): {verdict.message}"
+        problem = run_test(kernel, test, assignment, seed, visible_only=visible_only)
+        if problem:
+            return False, problem
     return True, ""
 
 
@@ -112,7 +113,7 @@ def hidden_test_seed() -> int:
 
 def _visible_message_problem(kernel: Kernel, tests, label: str, phrase: str) -> str | None:
     """Why the visible tests don't name the headline mistake ``label`` with ``phrase`` (None when they do)."""
-    passed, why = _tests_pass(kernel, tests, visible_only=True)
+    passed, why = _tests_pass(kernel, tests, "", 0, visible_only=True)
     if passed:
         return f"headline mistake {label!r} passes the visible tests"
     if phrase.lower() not in why.lower():
@@ -130,14 +131,8 @@ def check_notebook(assignment: str) -> NotebookResult:
     seed = hidden_test_seed()
     path = os.pathsep.join(filter(None, [str(GUARD_FOLDER), os.environ.get("PYTHONPATH", "")]))
     with Kernel(SOLUTIONS / assignment, fast=True, extra_env={"PYTHONPATH": path}) as kernel:
-        out.failures = run_solution(kernel, nb)
+        out.failures = run_solution(kernel, nb, assignment, seed)
         for item in items(nb):
-            for test in item.tests:
-                grade_id = nbgrader_meta(test)["grade_id"]
-                if external.has_check(assignment, grade_id):
-                    verdict = judge_externally(kernel, assignment, grade_id, seed)
-                    if not verdict.passed:
-                        out.failures.append(f"{grade_id}: hidden tests (seed {seed}): {verdict.message}")
             res = ItemResult(assignment, item.name)
             out.items.append(res)
             entry = catalog.get(item.name)
@@ -159,7 +154,7 @@ def check_notebook(assignment: str) -> NotebookResult:
                     if kind == "wrong" and label in visible:
                         problem = _visible_message_problem(kernel, item.tests, label, visible[label])
                         res.problems += [problem] if problem else []
-                    passed, why = _tests_pass(kernel, item.tests, assignment=assignment, seed=seed)
+                    passed, why = _tests_pass(kernel, item.tests, assignment, seed)
                     if kind == "wrong":
                         (res.wrong_accepted if passed else res.wrong_rejected).append(label)
                     elif passed:

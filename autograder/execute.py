@@ -24,6 +24,7 @@ import os
 import re
 import secrets
 import shutil
+import stat
 import tempfile
 import time
 from pathlib import Path
@@ -38,10 +39,19 @@ from . import external, sandbox
 from .config import Limits
 from .notebooks import TEST_ID
 from .notes import write_notes
+from .preflight import FLAG
 
 #: The kernel-side guard (autograder/kernel/grading_guard.py, on the kernel's path): called by these names only.
 GUARD_FOLDER = Path(__file__).with_name("kernel")
-PREAMBLE = "import grading_guard as __ag_g; __ag_g.install()\nimport grading_probe\ndel __ag_g, grading_probe"
+PREAMBLE = ("import grading_guard as __ag_g; __ag_g.install({tripwire!r}, {events!r})\nimport grading_probe\n"
+            "del __ag_g, grading_probe")
+#: audit events (``sys.addaudithook``) that no notebook of this course raises and hooking code does: native code,
+#: walking the interpreter's objects and frames, tracing, new audit hooks, code objects made by hand, processes and
+#: sockets. The grading kernel records them (grading_guard's tripwire); a submission that raised one is flagged.
+TRIPWIRE_EVENTS = ("ctypes.", "gc.get_referrers", "gc.get_referents", "gc.get_objects", "sys._current_frames",
+                   "sys.setprofile", "sys.settrace", "sys.addaudithook", "code.__new__", "os.fork", "os.forkpty",
+                   "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.kill", "os.killpg", "subprocess.Popen",
+                   "socket.")
 PROLOGUE = "__import__('grading_guard').restore(globals(), {names!r})"
 VERDICT = "__import__('grading_guard').verdict()"
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -190,7 +200,9 @@ class SandboxExecute(Execute):
                 info = self.wait_for_reply(self.kc.kernel_info())
                 if info:
                     self.nb.metadata["language_info"] = info["content"]["language_info"]
-                preamble = self._silent(PREAMBLE, timeout=cell_timeout)
+                tripwire = self._tripwire_file()
+                preamble = self._silent(PREAMBLE.format(tripwire=tripwire[1] if tripwire else None,
+                                                        events=TRIPWIRE_EVENTS), timeout=cell_timeout)
                 if not preamble or preamble.get("status") != "ok":
                     self._note("the grading preamble could not run in the kernel")
                 for index, cell in enumerate(self.nb.cells):
@@ -251,10 +263,12 @@ class SandboxExecute(Execute):
                     if not _wait(self.km.is_alive()):
                         stopped = "not run: the kernel died in an earlier cell"
                         self._note(f"the kernel died in {self._label(cell, index)}; later cells scored 0")
+                self._read_tripwire()  # before the kernel shuts down (its shutdown signals its own children)
         except DeadKernelError:
             self._note("the kernel died during shutdown")
         finally:
             pid = self._box.sandbox_pid() if self._box is not None else 0
+            self._read_tripwire()
             if self._box is not None:
                 self._box.destroy()
             info = (resources or {}).get("nbgrader", {})
@@ -264,6 +278,44 @@ class SandboxExecute(Execute):
                 write_notes(info["assignment"], info["student"], "kernel", [str(uid), str(pid)])
         self.set_widgets_metadata()
         return self.nb, self.resources
+
+    def _tripwire_file(self) -> tuple[Path, str] | None:
+        """(host path, kernel path) of the file the kernel's audit tripwire appends to (grading_guard.install);
+        created here, in the sandbox's work folder, so that its removal shows. None without a sandbox."""
+        self._tripwire = None
+        if self._box is None:
+            return None
+        token = secrets.token_hex(8)
+        host = self._box.base / "work" / f".tripwire-{token}"
+        host.touch()
+        os.chmod(host, 0o666)  # the kernel runs as its own uid
+        self._tripwire = host
+        return host, f"{sandbox.WORK}/.tripwire-{token}"
+
+    def _read_tripwire(self) -> None:
+        """Flag (never score) the audit events the kernel raised that no notebook of this course raises."""
+        host, self._tripwire = getattr(self, "_tripwire", None), None
+        if host is None:
+            return
+        try:
+            fd = os.open(host, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            try:
+                lines = os.read(fd, 1 << 16).decode(errors="replace").splitlines() \
+                    if stat.S_ISREG(os.fstat(fd).st_mode) else []
+            finally:
+                os.close(fd)
+        except OSError:
+            lines = []
+        if not lines or lines[0] != "tripwire":
+            self._note(f"{FLAG}: the kernel's audit record is missing or was replaced (removed by the learner's code, "
+                       "or the grading preamble did not run)")
+            return
+        known = [e for e in lines[1:] if e.startswith(TRIPWIRE_EVENTS)]
+        if known:
+            self._note(f"{FLAG}: the kernel raised audit events that no notebook of this course raises: "
+                       f"{', '.join(dict.fromkeys(known))[:300]}")
+        if len(known) < len(lines) - 1:
+            self._note(f"{FLAG}: something other than the grader wrote into the kernel's audit record")
 
     def _judge_externally(self, cell, grade_id: str, timeout: float, resources) -> None:
         """The item's hidden tests: the probe runs the learner's code on fresh inputs, this process judges the data.

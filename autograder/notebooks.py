@@ -118,13 +118,6 @@ def build(assignment: str) -> Path:
     return out
 
 
-def build_all(sync: bool = True) -> list[Path]:
-    if sync:
-        for a in assignments():
-            sync_head(a)
-    return [build(a) for a in assignments()]
-
-
 @dataclass
 class Item:
     """A graded item: the answer cell defining ``name`` and the test cells that grade it."""

@@ -7,9 +7,9 @@ with the tests, so it can make a cell end quietly, or display ``'ok'`` or a numb
 formgrader's Autograde button and any other path that runs that chain use it) and
 
 - drops ``execute_result`` outputs of graded test cells before scoring (no partial credit by display);
-- gives an item judged outside the kernel (``autograder/external/``) its points only when that judgement, made by
-  :class:`autograder.execute.SandboxExecute` in this process during this run, passed; otherwise the cell gets an
-  error output saying so, and scores 0.
+- gives a graded test cell its points only when the grader's own judgement of the item (``autograder/external/``),
+  made by :class:`autograder.execute.SandboxExecute` in this process during this run, passed; otherwise (no
+  verdict, a failed one, or an item without a check) the cell gets an error output saying so, and scores 0.
 """
 
 from __future__ import annotations
@@ -28,8 +28,12 @@ class SaveVerifiedGrades(SaveAutoGrades):
             grade_id = cell.metadata["nbgrader"]["grade_id"]
             judged = resources.get("attention_steps", {}).get("verdicts", {}).get(grade_id) is True
             failed = any(o.get("output_type") == "error" for o in cell.outputs)
-            if external.has_check(resources["nbgrader"]["assignment"], grade_id) and not judged and not failed:
-                text = "the grader's own check of this item did not run, so it cannot earn points"
+            if not judged and not failed:  # fail closed: no verdict of the grader's own, no points
+                if external.has_check(resources["nbgrader"]["assignment"], grade_id):
+                    text = "the grader's own check of this item did not run, so it cannot earn points"
+                else:
+                    text = ("the grader has no check of its own for this item (autograder/external/), so it cannot "
+                            "earn points")
                 cell.outputs.append(NotebookNode(output_type="error", ename="HiddenTestFailed", evalue=text,
                                                  traceback=[f"HiddenTestFailed: {text}"]))
         return super().preprocess_cell(cell, resources, cell_index)

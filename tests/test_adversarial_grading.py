@@ -27,10 +27,10 @@ import psutil
 import pytest
 
 from autograder import external
-from autograder.adversarial import HOOKS, STUDENTS, build_adversarial_class
-from autograder.feedback import hidden_lines
-from autograder.notebooks import read_source
+from autograder.adversarial import HOOKS, SHORTCUTS, STUDENTS, build_adversarial_class
 from autograder.paths import ROOT
+
+pytestmark = [pytest.mark.kernel, pytest.mark.adversarial]
 
 LIMITS = {"AG_CELL_TIMEOUT": "15", "AG_NOTEBOOK_TIMEOUT": "50", "AG_KERNEL_MEMORY_MB": "3000"}
 WATCHED = ["solutions/00_orientation/00_orientation.py", "attention_steps/testing.py",
@@ -126,7 +126,7 @@ def test_row(graded, student):
 
 
 def test_feedback_has_no_hidden_test_text(graded):
-    lines = hidden_lines(read_source("00_orientation")) | external.source_lines("00_orientation")
+    lines = external.source_lines("00_orientation")
     assert len(lines) > 20
     pages = sorted((graded["grading"] / "feedback").rglob("*.html"))
     students = {p.relative_to(graded["grading"] / "feedback").parts[0] for p in pages}
@@ -140,9 +140,9 @@ def test_feedback_has_no_hidden_test_text(graded):
         assert "BEGIN HIDDEN TESTS" not in text
 
 
-def test_report_names_every_hooking_submission(graded):
+def test_report_names_every_hooking_and_forbidden_builtin_submission(graded):
     flagged = graded["report"].split("flagged for review (the score is not changed")[-1]
-    for student in [*HOOKS, "displayhook"]:
+    for student in [*HOOKS, *SHORTCUTS, "displayhook", "gc_walk"]:
         assert f"  {student} (00_orientation): flagged for review" in flagged, graded["report"][-3000:]
     assert "  alice (00_orientation)" not in flagged
 

@@ -3,8 +3,12 @@
 import subprocess
 import sys
 
+import pytest
+
 from autograder.demo import EXPECTED
 from autograder.paths import GRADING, ROOT
+
+pytestmark = [pytest.mark.kernel]
 
 
 def _cli(*args):
@@ -30,6 +34,7 @@ def test_grade_feedback_report_on_the_demo_class():
 
     out = _cli("report")
     assert "softmax" in out and "one_hot_embed" in out
+    assert "flagged for review" not in out, out  # honest work, right or wrong: no review flag, no audit tripwire
     assert (GRADING / "reports" / "grades.csv").exists()
     assert (GRADING / "reports" / "score_histogram.png").stat().st_size > 1000
 

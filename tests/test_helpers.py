@@ -266,11 +266,13 @@ moved = types.ModuleType("torch._C")
 moved.__dict__.update({k: v for k, v in vars(real_c).items() if k not in gone})
 sys.modules["torch._C"] = moved
 sys.modules["torch.utils._python_dispatch"] = None  # import fails
+real_profiler = sys.modules["torch._C._profiler"]
+sys.modules["torch._C._profiler"] = types.ModuleType("torch._C._profiler")  # no _ExperimentalConfig
 import attention_steps, attention_steps.testing as t
-sys.modules["torch._C"] = real_c
+sys.modules["torch._C"], sys.modules["torch._C._profiler"] = real_c, real_profiler
 assert not [m for m in sys.modules if "grading_guard" in m], "the learner's import must not load the grading guard"
 from attention_steps import _torch_private
-assert len(_torch_private.MISSING) == 13 and not _torch_private.GUARD_AVAILABLE, _torch_private.MISSING
+assert len(_torch_private.MISSING) == 14 and not _torch_private.GUARD_AVAILABLE, _torch_private.MISSING
 t.assert_close(torch.ones(2, 3), torch.ones(2, 3))
 try:
     t.assert_close(torch.ones(2), torch.zeros(2))
@@ -304,3 +306,39 @@ def test_helpers_import_and_work_when_private_torch_apis_are_gone():
     proc = subprocess.run([sys.executable, "-c", _WITHOUT_PRIVATE_TORCH], capture_output=True, text=True, timeout=120,
                           cwd=ROOT)
     assert proc.returncode == 0 and "fallbacks ok" in proc.stdout, proc.stderr[-3000:]
+
+
+# forbid() while grading (the guard installed): a built-in run by another thread for the learner's code is seen too.
+_WORKER_THREAD = r'''
+import queue, sys, threading, torch
+sys.path.insert(0, "autograder/kernel")
+import grading_guard
+from attention_steps.testing import ForbiddenBuiltinError, forbid
+grading_guard.install()
+jobs, results = queue.Queue(), queue.Queue()
+threading.Thread(target=lambda: [results.put(torch.softmax(jobs.get(), -1)) for _ in range(2)], daemon=True).start()
+
+def softmax_by_proxy(x):  # started before forbid(); the thread-local modes never see its calls
+    jobs.put(x)
+    return results.get()
+
+try:
+    with forbid("softmax", exercise="softmax"):
+        softmax_by_proxy(torch.randn(3, 4))
+    raise SystemExit("forbid missed torch.softmax run by a worker thread")
+except ForbiddenBuiltinError as e:
+    assert "softmax" in str(e), e
+with forbid("softmax", exercise="softmax"):  # the worker's other ops are not a problem
+    torch.exp(torch.ones(3))
+print("threads seen")
+'''
+
+
+def test_forbid_sees_a_builtin_run_by_another_thread_when_grading():
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", _WORKER_THREAD], capture_output=True, text=True, timeout=120,
+                          cwd=ROOT)
+    assert proc.returncode == 0 and "threads seen" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert "USDT" not in proc.stderr and "profiler_start" not in proc.stderr, proc.stderr[-1000:]

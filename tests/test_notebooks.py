@@ -12,6 +12,8 @@ from autograder.discrimination import MIN_RIGHT, MIN_WRONG, check_notebook, load
 from autograder.notebooks import items, nbgrader_meta, read_source
 from autograder.paths import CATALOGS, assignments
 
+pytestmark = [pytest.mark.kernel]
+
 
 @pytest.mark.parametrize("assignment", assignments())
 def test_solution_runs_green_and_catalog_is_fully_discriminated(assignment):
@@ -33,21 +35,22 @@ def test_every_item_has_a_catalog_and_tests(assignment):
     for item in found:
         assert item.tests, f"{assignment}.{item.name} has no test cell"
         assert item.points > 0, f"{assignment}.{item.name} is worth no points"
+        # every graded cell is judged outside the kernel: no hidden-test text in the notebook at all
         grade_ids = [nbgrader_meta(t)["grade_id"] for t in item.tests]
-        if assignment in external.CHECKS:  # judged outside the kernel: no hidden-test text in the notebook at all
-            assert all(external.has_check(assignment, g) for g in grade_ids), (
-                f"{assignment}.{item.name}: a test cell without hidden tests in autograder/external/")
-            assert not any("HIDDEN TESTS" in t.source for t in item.tests), (
-                f"{assignment}.{item.name}: hidden tests in the notebook, where the learner's kernel would run them")
-        else:
-            assert any("### BEGIN HIDDEN TESTS" in t.source for t in item.tests), (
-                f"{assignment}.{item.name}: no hidden tests")
+        assert all(external.has_check(assignment, g) for g in grade_ids), (
+            f"{assignment}.{item.name}: a test cell without hidden tests in autograder/external/")
+        assert not any("HIDDEN TESTS" in t.source for t in item.tests), (
+            f"{assignment}.{item.name}: hidden tests in the notebook, where the learner's kernel would run them")
         entry = catalog.get(item.name, {})
         assert len(entry.get("wrong", {})) >= MIN_WRONG and len(entry.get("right", {})) >= MIN_RIGHT, (
             f"{assignment}.{item.name}: catalog needs ≥ {MIN_WRONG} wrong and ≥ {MIN_RIGHT} right versions"
         )
     unknown = set(catalog) - {i.name for i in found}
     assert not unknown, f"tests/catalogs/{assignment}.py names items the notebook does not have: {unknown}"
+
+
+def test_every_assignment_is_judged_outside_the_kernel():
+    assert set(external.CHECKS) == set(assignments()), set(assignments()) ^ set(external.CHECKS)
 
 
 def test_every_external_check_belongs_to_a_graded_cell():

@@ -84,6 +84,7 @@ def test_release_gives_nothing_away(assignment):
         assert "raise NotImplementedError()" in item.answer.source, f"{assignment}.{item.name} is not stubbed"
 
 
+@pytest.mark.kernel
 @pytest.mark.parametrize("assignment", assignments())
 def test_released_notebook_fails_every_test_until_filled(assignment, tmp_path):
     shutil.copytree(COURSE / assignment, tmp_path / assignment)

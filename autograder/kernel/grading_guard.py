@@ -11,6 +11,7 @@ what learners import uses no private torch API; it uses them through ``attention
 from __future__ import annotations
 
 import math
+import os
 import sys
 from collections.abc import Iterable
 
@@ -24,7 +25,8 @@ from attention_steps._torch_private import TorchDispatchMode
 from attention_steps.testing import _DispatchGuard, _FunctionGuard, _state, forbid
 
 _GUARDED_MODULES = ("torch", "torch._C", "torch.nn", "torch.nn.functional", "torch.linalg", "torch.special",
-                    "torch.autograd", "torch.autograd.profiler_legacy", "torch.overrides", "torch.testing",
+                    "torch.autograd", "torch.autograd.profiler_legacy", "torch.autograd.profiler", "torch.overrides",
+                    "torch.testing",
                     "torch.utils._python_dispatch", "numpy", "numpy.random", "math", "builtins",
                     "attention_steps", "attention_steps.testing", __name__)
 #: builtins the tests use (IPython itself swaps others, such as ``_``, ``exit`` and ``get_ipython``, all the time)
@@ -37,7 +39,8 @@ _GUARDED_BUILTINS = ("isinstance", "issubclass", "type", "len", "range", "abs", 
                      "NotImplementedError", "KeyError", "IndexError", "StopIteration")
 _sys_modules = sys.modules
 _GUARDED_CLASSES = tuple(c for c in (torch.Tensor, torch.nn.Module, torch.nn.Parameter, torch.nn.Linear,
-                                     torch.Generator, TorchFunctionMode, TorchDispatchMode, _profiler_legacy.profile)
+                                     torch.Generator, TorchFunctionMode, TorchDispatchMode, _profiler_legacy.profile,
+                                     torch.autograd.profiler.profile)
                          if c is not None)
 
 
@@ -127,8 +130,31 @@ def _foreign_modes(*, repair: bool) -> list[str]:
     return found
 
 
-def install() -> None:
-    """Snapshot what the tests rely on (called once, before the learner's first cell)."""
+def _tripwire(path: str, events: tuple[str, ...]) -> None:
+    """Append the name of each audit event that starts with one of ``events``, once, to ``path`` (a file the grader
+    created and reads afterwards).
+
+    An audit hook cannot be removed. Learner code can still close the file or delete it: the grader then finds it
+    missing or short of its header, which it reports as well. A flag for a human, never a score."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    write, seen, events = os.write, set(), tuple(events)
+    write(fd, b"tripwire\n")
+
+    def hook(event, args):
+        if event in seen or not event.startswith(events):
+            return
+        seen.add(event)
+        try:
+            write(fd, event.encode() + b"\n")
+        except OSError:
+            pass
+
+    sys.addaudithook(hook)
+
+
+def install(tripwire: str | None = None, events: Iterable[str] = ()) -> None:
+    """Snapshot what the tests rely on (called once, before the learner's first cell); with ``tripwire``, also
+    record into that file the audit events the kernel raises from now on whose names start with one of ``events``."""
     if not _private.GUARD_AVAILABLE:
         raise RuntimeError(f"the grading guard needs torch internals this torch {torch.__version__} lacks: "
                            + ", ".join(_private.MISSING))
@@ -137,6 +163,8 @@ def install() -> None:
         with forbid("softmax"):
             torch.ones(1) + 1
         _state["guard"] = _Guard()
+        if tripwire is not None:
+            _tripwire(tripwire, tuple(events))
 
 
 def restore(namespace: dict, names: Iterable[str] = ()) -> list[str]:

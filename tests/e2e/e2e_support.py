@@ -22,7 +22,6 @@ SOLUTIONS = ROOT / "solutions"
 #: Screenshots and other artefacts a person may want to look at after a run (ignored by git).
 ARTIFACTS = Path(os.environ.get("ATTENTION_STEPS_E2E_ARTIFACTS", ROOT / ".bench" / "e2e")).resolve()
 
-_HIDDEN_BLOCK = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.DOTALL)
 #: What matplotlib warns when a font has no glyph for a character (the label would show boxes).
 MISSING_GLYPH = re.compile(r"Glyph \d+ .*missing from (current )?font", re.IGNORECASE)
 
@@ -92,24 +91,15 @@ def item_of(grade_id: str) -> str:
 
 
 def hidden_test_lines(assignment: str) -> list[str]:
-    """Lines only the hidden tests hold (none may reach a learner): the hidden-test blocks of the source notebook,
-    and the grader's checks of the notebook in ``autograder/external/`` where its hidden tests left the kernel.
+    """Lines only the hidden tests hold (none may reach a learner): the grader's checks of the notebook in
+    ``autograder/external/`` (the hidden tests never enter the notebook).
 
-    Non-trivial lines (12 characters or more, not comments) that appear nowhere in the release: a hidden block may
-    repeat a visible line such as ``with forbid("softmax"):``, which is no secret.
+    Non-trivial lines that appear nowhere in the release: a check may repeat a visible line, which is no secret.
     """
     from autograder import external
 
     released = squash("\n".join(c.source for c in read(release_path(assignment)).cells))
-    lines = [line for line in sorted(external.source_lines(assignment)) if squash(line) not in released]
-    for cell in read(source_path(assignment)).cells:
-        if is_test(cell):
-            for block in _HIDDEN_BLOCK.findall(cell.source):
-                for line in block.splitlines():
-                    line = line.strip()
-                    if len(line) >= 12 and not line.startswith("#") and squash(line) not in released:
-                        lines.append(line)
-    return lines
+    return [line for line in sorted(external.source_lines(assignment)) if squash(line) not in released]
 
 
 def visible_test_lines(assignment: str) -> list[str]:
