@@ -200,9 +200,13 @@ def _index_after(nb, gid: str) -> int:
 
 
 def flags(nb, release_nb) -> list[str]:
-    """What in the learner's own cells is worth a human look (``review.py``; never changes a score)."""
+    """What in the learner's own code is worth a human look (``review.py``; never changes a score): the code cells
+    the learner wrote or changed — an experiment cell of the release left as it was (09 compares with torch's own
+    attention there) is the course's code, not the learner's."""
     locked = {nbgrader_meta(c)["grade_id"] for c in release_nb.cells if nbgrader_meta(c).get("locked")}
-    learner = [c.source for c in nb.cells if c.cell_type == "code" and nbgrader_meta(c).get("grade_id") not in locked]
+    given = {c.source for c in release_nb.cells if c.cell_type == "code"}
+    learner = [c.source for c in nb.cells if c.cell_type == "code" and nbgrader_meta(c).get("grade_id") not in locked
+               and c.source not in given]
     tests = [c.source for c in release_nb.cells if c.cell_type == "code" and nbgrader_meta(c).get("grade")]
     hits = review(learner, forbidden_in(tests), fallback=SUSPICIOUS)
     return [f"{FLAG}: the learner's code uses {', '.join(hits)}"] if hits else []

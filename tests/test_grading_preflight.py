@@ -8,8 +8,8 @@ import nbformat
 import pytest
 
 from autograder.feedback import ScrubFeedback
-from autograder.notebooks import nbgrader_meta, read_source
-from autograder.paths import release_notebook
+from autograder.notebooks import items, nbgrader_meta, read_source
+from autograder.paths import COURSE, assignments, release_notebook
 from autograder.preflight import BLANK_ANSWER, flags, preflight, repair
 from autograder.review import forbidden_in, review
 
@@ -143,3 +143,18 @@ def test_review_flags_no_solution_and_no_right_catalog_version():
             assert review([item.answer.source], forbidden) == [], f"{assignment}.{item.name}: the solution is flagged"
             for label, source in load_catalog(assignment).get(item.name, {}).get("right", {}).items():
                 assert review([source], forbidden) == [], f"{assignment}.{item.name} right version {label!r} is flagged"
+
+
+@pytest.mark.parametrize("assignment", assignments())
+def test_an_honest_solution_of_every_notebook_is_not_flagged(assignment):
+    """The release filled with the solution, as typed: no review flag (experiment cells the learner left as they
+    were may call the built-ins the exercises forbid; they are the course's code)."""
+    from autograder.demo import as_typed
+
+    release = nbformat.read(COURSE / assignment / f"{assignment}.ipynb", as_version=4)
+    solution = {i.name: as_typed(i.answer.source) for i in items(read_source(assignment))}
+    nb = copy.deepcopy(release)
+    for cell in nb.cells:
+        if nbgrader_meta(cell).get("solution") and nbgrader_meta(cell).get("grade_id") in solution:
+            cell.source = solution[nbgrader_meta(cell)["grade_id"]]
+    assert flags(nb, release) == []
