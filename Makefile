@@ -91,7 +91,7 @@ bench-grading: env
 	$(BIN)/python -m benchmarks.grading
 
 discrimination: env
-	$(BIN)/python -m autograder discrimination
+	$(BIN)/python -m qa discrimination
 
 clean-grading:
 	rm -rf .grading

@@ -25,9 +25,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--assignment")
     p = sub.add_parser("report", help="grades CSV, per-exercise table and score histogram under .grading/reports/")
     p.add_argument("--assignment")
-    p = sub.add_parser("discrimination",
-                       help="run every item's catalog of wrong and correct versions; print rejected/accepted")
-    p.add_argument("assignments", nargs="*")
     args = parser.parse_args(argv)
 
     from . import grading, notebooks, sandbox
@@ -40,11 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         for path in grading.release(args.assignments or None):
             print("released", path)
         if not args.assignments or "00_orientation" in args.assignments:
-            from .adversarial import build_adversarial_class
-            from .demo import build_demo_class
-
-            build_demo_class()
-            build_adversarial_class()
+            print("00_orientation changed: `python -m qa classes` rebuilds the demo and adversarial classes from it")
     elif args.command == "grade":
         try:
             rows = grading.grade(args.submissions, args.assignment, trusted=args.trusted)
@@ -59,12 +52,6 @@ def main(argv: list[str] | None = None) -> int:
         table, csv_path, png_path = grading.report(args.assignment)
         print(table)
         print(f"\nwrote {csv_path}\nwrote {png_path}")
-    elif args.command == "discrimination":
-        from .discrimination import discrimination_table
-
-        table, ok = discrimination_table(args.assignments or None)
-        print(table)
-        return 0 if ok else 1
     return 0
 
 

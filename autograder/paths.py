@@ -9,7 +9,6 @@ ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = ROOT / "solutions"
 COURSE = ROOT / "course"
 DEMO_CLASS = ROOT / "autograder" / "demo_class"
-CATALOGS = ROOT / "tests" / "catalogs"
 GRADING = Path(os.environ.get("ATTENTION_STEPS_GRADING_DIR", ROOT / ".grading")).resolve()
 
 

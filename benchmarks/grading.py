@@ -28,8 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("AG_CELL_TIMEOUT", "15")
     os.environ.setdefault("AG_NOTEBOOK_TIMEOUT", "50")
     from autograder import grading
-    from autograder.adversarial import build_adversarial_class
     from autograder.paths import DEMO_CLASS
+    from qa.adversarial import build_adversarial_class
 
     classes = []
     if not args.adversarial_only:

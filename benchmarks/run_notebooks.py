@@ -33,9 +33,9 @@ import torch
 
 from attention_steps.device import THREADS_ENV
 from attention_steps.mode import FAST_ENV, METRICS_ENV
-from autograder.kernel import Kernel
 from autograder.notebooks import nbgrader_meta, read_source
 from autograder.paths import SOLUTIONS, assignments
+from qa.kernel import Kernel
 
 
 def run_notebook(assignment: str, fast: bool, extra_env: dict[str, str] | None = None) -> dict:

@@ -1,4 +1,4 @@
-"""The adversarial demo class (autograder/adversarial.py), graded for real: nbgrader, sandboxed kernels, feedback.
+"""The adversarial demo class (qa/adversarial.py), graded for real: nbgrader, sandboxed kernels, feedback.
 
 The whole class is graded twice, with short limits (15 s a cell, 50 s a notebook): as the user running the tests,
 and as an ordinary user — the one most instructors are. Run as root (CI), the suite creates that user
@@ -27,8 +27,8 @@ import psutil
 import pytest
 
 from autograder import external
-from autograder.adversarial import HOOKS, SHORTCUTS, STUDENTS, build_adversarial_class
 from autograder.paths import ROOT
+from qa.adversarial import HOOKS, SHORTCUTS, STUDENTS, build_adversarial_class
 
 pytestmark = [pytest.mark.kernel, pytest.mark.adversarial]
 

@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from autograder.demo import EXPECTED
 from autograder.paths import GRADING, ROOT
+from qa.demo import EXPECTED
 
 pytestmark = [pytest.mark.kernel]
 

@@ -199,8 +199,8 @@ def test_external_checks_alone_reject_every_wrong_catalog_version(tmp_path, assi
     """The grader's own judgement, without the visible tests (which the learner's code can subvert), rejects every
     wrong version in the item's catalog and accepts every right one."""
     from attention_steps import testing
-    from autograder.discrimination import load_catalog
     from autograder.notebooks import items, nbgrader_meta, read_source
+    from qa.discrimination import load_catalog
 
     base = {**vars(testing), **solution_definitions(assignment)}
     notebook_items = items(read_source(assignment))

@@ -132,9 +132,9 @@ def test_review_flags_each_spelling(source):
 
 
 def test_review_flags_no_solution_and_no_right_catalog_version():
-    from autograder.discrimination import load_catalog
     from autograder.notebooks import items
     from autograder.paths import assignments
+    from qa.discrimination import load_catalog
 
     for assignment in assignments():
         nb = read_source(assignment)
@@ -149,7 +149,7 @@ def test_review_flags_no_solution_and_no_right_catalog_version():
 def test_an_honest_solution_of_every_notebook_is_not_flagged(assignment):
     """The release filled with the solution, as typed: no review flag (experiment cells the learner left as they
     were may call the built-ins the exercises forbid; they are the course's code)."""
-    from autograder.demo import as_typed
+    from qa.demo import as_typed
 
     release = nbformat.read(COURSE / assignment / f"{assignment}.ipynb", as_version=4)
     solution = {i.name: as_typed(i.answer.source) for i in items(read_source(assignment))}

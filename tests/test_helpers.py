@@ -342,3 +342,17 @@ def test_forbid_sees_a_builtin_run_by_another_thread_when_grading():
                           cwd=ROOT)
     assert proc.returncode == 0 and "threads seen" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert "USDT" not in proc.stderr and "profiler_start" not in proc.stderr, proc.stderr[-1000:]
+
+
+def test_grading_code_stands_apart_from_the_qa_code():
+    """autograder/ (what grades) never imports qa/ (the course's own checks) and never reads tests/."""
+    offenders = []
+    for path in (ROOT / "autograder").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            offenders += [f"{path.relative_to(ROOT)} imports {n}" for n in names if n == "qa" or n.startswith("qa.")]
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and (
+                    node.value == "tests" or node.value.startswith("tests/")):
+                offenders.append(f"{path.relative_to(ROOT)} names {node.value!r}")
+    assert not offenders, offenders

@@ -1,6 +1,6 @@
 """Every solution notebook runs green on the grading fast path, and every graded item tells right from wrong.
 
-One kernel per notebook (autograder.discrimination.check_notebook): the solution notebook runs top to bottom with
+One kernel per notebook (qa.discrimination.check_notebook): the solution notebook runs top to bottom with
 every test cell, hidden tests included (in the cell, or judged outside the kernel as in grading); then each item's
 catalog of wrong and correct versions is swapped in and only that item's tests are rerun.
 """
@@ -8,9 +8,9 @@ catalog of wrong and correct versions is swapped in and only that item's tests a
 import pytest
 
 from autograder import external
-from autograder.discrimination import MIN_RIGHT, MIN_WRONG, check_notebook, load_catalog
 from autograder.notebooks import items, nbgrader_meta, read_source
-from autograder.paths import CATALOGS, assignments
+from autograder.paths import assignments
+from qa.discrimination import CATALOGS, MIN_RIGHT, MIN_WRONG, check_notebook, load_catalog
 
 pytestmark = [pytest.mark.kernel]
 

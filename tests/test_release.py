@@ -7,9 +7,9 @@ import nbformat
 import pytest
 
 from autograder import grading
-from autograder.kernel import Kernel
 from autograder.notebooks import head_problems, items, nbgrader_meta, read_source
 from autograder.paths import COURSE, ROOT, assignments, release_notebook, source_notebook
+from qa.kernel import Kernel
 
 MARKERS = ["BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "BEGIN MARK SCHEME",
            "END MARK SCHEME"]

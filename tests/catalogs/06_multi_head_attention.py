@@ -1,4 +1,4 @@
-"""Wrong and correct versions of notebook 06's graded items (see autograder/discrimination.py).
+"""Wrong and correct versions of notebook 06's graded items (see qa/discrimination.py).
 
 Each wrong version is a mistake a learner plausibly makes; each must fail at least one of the item's tests.
 Each correct version is a different but valid way to write the item; each must pass all of them.

@@ -17,7 +17,7 @@ import subprocess
 import pytest
 from e2e_support import ROOT, hidden_test_lines, html_text, squash, visible_test_lines
 
-from autograder.demo import ASSIGNMENT, EXPECTED
+from qa.demo import ASSIGNMENT, EXPECTED
 
 COMMANDS = ("grade", "feedback", "report")
 

@@ -1,0 +1,32 @@
+"""``python -m qa COMMAND`` — the course's quality checks (the instructor's commands are ``python -m autograder``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m qa", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("discrimination",
+                       help="run every item's catalog of wrong and correct versions; print rejected/accepted")
+    p.add_argument("assignments", nargs="*")
+    sub.add_parser("classes", help="rebuild the demo class and the adversarial class from the release of 00")
+    args = parser.parse_args(argv)
+    if args.command == "discrimination":
+        from .discrimination import discrimination_table
+
+        table, ok = discrimination_table(args.assignments or None)
+        print(table)
+        return 0 if ok else 1
+    from .adversarial import build_adversarial_class
+    from .demo import build_demo_class
+
+    build_demo_class()
+    print("rebuilt", build_adversarial_class())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
