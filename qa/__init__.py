@@ -5,6 +5,7 @@ the tests grade. Nothing in ``autograder/`` imports this package.
 - ``discrimination.py``: each graded item's catalog of wrong and right versions, judged as grading judges
 - ``demo.py``: builds the bundled demo class (alice 5/5, bob 2/5, carol 0/5) that ``make course`` grades
 - ``adversarial.py``: builds the adversarial class of hostile submissions (``qa/adversarial_class``)
+- ``in_process.py``: the grader's checks run in-process (no kernel), and the seed sweep
 
-``python -m qa discrimination [NN …]`` and ``python -m qa classes`` run them.
+``python -m qa discrimination [NN …]``, ``python -m qa seeds [NN …]`` and ``python -m qa classes`` run them.
 """

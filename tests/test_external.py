@@ -6,19 +6,15 @@ runs the same module in the sandboxed kernel (tests/test_adversarial_grading.py,
 
 import json
 import os
-import sys
 
 import numpy as np
 import pytest
 import torch
 
 from autograder import external
-from autograder.execute import GUARD_FOLDER
 from autograder.external import orientation
-from autograder.external.probe import ProbeError, Step, read_results, run_item, write_spec
-
-sys.path.insert(0, str(GUARD_FOLDER))
-import grading_probe  # noqa: E402
+from autograder.external.probe import ProbeError, Step, read_results, write_spec
+from qa.in_process import solution_definitions, verdict_of
 
 
 def right_softmax(x, dim=-1):
@@ -33,11 +29,6 @@ def right_embed(ids, weight):
     if ids.numel() and (ids.min() < 0 or ids.max() >= weight.shape[0]):
         raise ValueError(f"id {int(ids.min()) if ids.min() < 0 else int(ids.max())} outside [0, {weight.shape[0]})")
     return (ids.long().unsqueeze(-1) == torch.arange(weight.shape[0])).to(weight.dtype) @ weight
-
-
-def verdict_of(steps, folder, namespace):
-    """run_item with the probe run here, in-process, on ``namespace`` (grading runs it in the kernel)."""
-    return run_item(steps, folder, str(folder), lambda code: grading_probe.run(str(folder), namespace) or True)
 
 
 def verdict(tmp_path, grade_id, namespace, seed=7):
@@ -119,33 +110,6 @@ def test_spec_holds_no_reference(tmp_path):
     spec = (tmp_path / "p" / "spec.json").read_text()
     assert "expect" not in spec and "reference" not in spec
     assert sorted(p.name for p in (tmp_path / "p").iterdir()) == ["in0.npy", "spec.json"]
-
-
-def solution_definitions(assignment: str) -> dict:
-    """The notebook's definitions, run here as plain code: every import, function and class of its code cells other
-    than the setup and the tests (answers and given helpers such as 06's check_attention_inputs) and its UPPER_CASE
-    constants, nothing else. Outside the answer cells, a definition that needs something else (a constant set inside
-    an ``if``) is left out."""
-    import ast
-    import math
-
-    from autograder.notebooks import nbgrader_meta, read_source
-
-    namespace = {"torch": torch, "nn": torch.nn, "F": torch.nn.functional, "math": math, "np": np}
-    for cell in read_source(assignment).cells:
-        meta = nbgrader_meta(cell)
-        if cell.cell_type != "code" or meta.get("grade") or meta.get("grade_id") == "setup":
-            continue
-        for node in ast.parse(cell.source).body:
-            names = [t for target in getattr(node, "targets", []) for t in getattr(target, "elts", [target])]
-            constant = isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) and t.id.isupper() for t in names)
-            if constant or isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef)):
-                try:
-                    exec(compile(ast.Module([node], []), assignment, "exec"), namespace)
-                except NameError:
-                    if meta.get("solution"):
-                        raise
-    return namespace
 
 
 @pytest.mark.parametrize("assignment", sorted(external.CHECKS))
