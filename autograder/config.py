@@ -87,4 +87,5 @@ def course_config(*, release_dir: Path | None = None, grading_dir: Path = GRADIN
     c.LimitOutput.max_lines = 200
     c.LimitOutput.max_traceback = 40
     c.Autograde.exclude_overwriting = {}
+    c.OverwriteCells.add_missing_cells = True  # a deleted test cell comes back (preflight.repair does the rest)
     return c

@@ -1,10 +1,12 @@
-"""Preflight: compare a submission with the release before nbgrader sees it; repair what can be repaired.
+"""Preflight: compare a submission with the release before nbgrader sees it; repair what nbgrader cannot.
 
-nbgrader fails a whole notebook on a copy-pasted answer cell (duplicate ``grade_id``), on stripped cell metadata
-(JupyterLab's "clear metadata", Colab round trips) and on a deleted graded cell, and grades nothing when the file is
-renamed ("00_orientation (1).ipynb") or is not a notebook. Preflight fixes each of these in the student's submitted
-copy, so the notebook is graded on what the learner wrote, and returns one line per repair for the report and the
-feedback. What it cannot repair (an unreadable file) becomes the blank release, graded 0, with the reason.
+nbgrader grades nothing when a notebook is renamed ("00_orientation (1).ipynb") or is not a notebook, and its own
+sanitizers (``DeduplicateIds``, ``OverwriteCells`` with ``add_missing_cells``, ``OverwriteKernelspec``) stop the
+whole notebook on a few edits learners make: stripped cell metadata, a copy-pasted or deleted graded cell, a grade id
+it does not know (:func:`repair` says which and why). Preflight fixes those in the student's submitted copy, so the
+notebook is graded on what the learner wrote, leaves the rest to nbgrader, and returns one line per repair for the
+report and the feedback. What it cannot repair (an unreadable file) becomes the blank release, graded 0, with the
+reason. It also flags (never scores) code worth a human look.
 """
 
 from __future__ import annotations
@@ -82,16 +84,34 @@ def find_notebooks(folder: Path, release: dict[str, nbformat.NotebookNode]) -> t
 
 
 def repair(nb, release_nb) -> list[str]:
-    """Make ``nb``'s graded cells match the release (in place); return one line per repair."""
+    """Prepare ``nb``'s graded cells for nbgrader's sanitizers (in place); return one line per change.
+
+    nbgrader's own steps do most of the work: ``OverwriteCells`` restores locked sources, cell types and points and,
+    with ``add_missing_cells``, puts a deleted test cell back after the cell before it; ``OverwriteKernelspec``
+    the kernel. What they leave undone, or fail on with a ``KeyError`` that stops the whole notebook (nbgrader
+    0.9.6, measured in tests/test_grading_preflight.py), is done here:
+
+    - a grade id the release does not know: ``OverwriteCells`` deletes only the id, and the id-less cell then
+      breaks ``add_missing_cells``; the cell becomes an ordinary one;
+    - stripped metadata (JupyterLab's "clear metadata", round trips through other tools): nbgrader cannot find the
+      graded cells again; found here by cell id, by identical source (locked cells) or by position (answer cells);
+    - a copy-pasted graded cell: ``DeduplicateIds`` leaves ``nbgrader: {}`` on the earlier copies, which
+      ``add_missing_cells`` fails on; here the last copy keeps the metadata (nbgrader's rule) and the others
+      lose it;
+    - a deleted cell that is not a test cell (an answer, the locked set-up cell): ``add_missing_cells`` restores
+      test cells only, and fails on a test cell whose neighbour is gone; it is put back here. A deleted test cell is
+      only noted: nbgrader puts it back.
+    """
     notes = []
     rel_cells = [c for c in release_nb.cells if nbgrader_meta(c).get("grade_id")]
     rel_by_id = {nbgrader_meta(c)["grade_id"]: c for c in rel_cells}
-    # 1. grade ids the release does not know: plain cells again
+    # 1. grade ids the release does not know: ordinary cells again
     for cell in nb.cells:
         gid = nbgrader_meta(cell).get("grade_id")
-        if gid is not None and gid not in rel_by_id:
-            cell.metadata.pop("nbgrader", None)
-            notes.append(f"cell with unknown grade id {gid!r} made an ordinary cell")
+        if gid not in rel_by_id and "nbgrader" in cell.metadata:
+            cell.metadata.pop("nbgrader")
+            if gid is not None:
+                notes.append(f"cell with unknown grade id {gid!r} made an ordinary cell")
     # 2. stripped metadata: find each missing graded cell by cell id, by identical source (locked cells), or as the
     #    code cell just before its test cell (answer cells)
     present = {nbgrader_meta(c).get("grade_id") for c in nb.cells}
@@ -115,57 +135,37 @@ def repair(nb, release_nb) -> list[str]:
             restored.append(gid)
     if restored:
         notes.append(f"restored the grading metadata of {len(restored)} cell(s): {', '.join(restored)}")
-    # 3. duplicates: keep the answer cell that runs last before the item's tests, and the first copy of a locked
-    #    cell; the other answer copies become ordinary cells, the other locked copies are removed
+    # 3. duplicates: the last copy is the graded one (nbgrader's rule), the others ordinary cells
     for gid in rel_by_id:
         copies = [c for c in nb.cells if nbgrader_meta(c).get("grade_id") == gid]
-        if len(copies) < 2:
-            continue
-        if nbgrader_meta(rel_by_id[gid]).get("solution"):
-            first_test = next((i for i, c in enumerate(nb.cells) if _tests_item(c, gid)), len(nb.cells))
-            before = [c for c in copies if nb.cells.index(c) < first_test]
-            chosen = (before or copies)[-1]
-            for c in copies:
-                if c is not chosen:
-                    c.metadata.pop("nbgrader", None)
-            notes.append(f"answer cell {gid!r} appeared {len(copies)} times: graded the one that runs last before "
-                         "its tests, the others became ordinary cells")
-        else:
-            for c in copies[1:]:
-                nb.cells.remove(c)
-            notes.append(f"removed {len(copies) - 1} duplicate(s) of the locked cell {gid!r}")
-    # 4. graded cells whose type was changed (a test cell turned into markdown …)
-    for cell in nb.cells:
-        gid = nbgrader_meta(cell).get("grade_id")
-        if gid in rel_by_id and cell.cell_type != rel_by_id[gid].cell_type:
-            rel = rel_by_id[gid]
-            new = copy.deepcopy(rel)
-            if nbgrader_meta(rel).get("solution"):
-                new.source = cell.source
-            nb.cells[nb.cells.index(cell)] = new
-            notes.append(f"cell {gid!r} had been turned into a {cell.cell_type} cell: restored")
-    # 5. still missing (deleted): put the release cell back after the cell of the previous graded release cell
+        for c in copies[:-1]:
+            c.metadata.pop("nbgrader")
+        if len(copies) > 1:
+            notes.append(f"cell {gid!r} appeared {len(copies)} times: the last copy is graded, the others became "
+                         "ordinary cells")
+    # 4. deleted: an answer or locked cell is put back after the previous graded cell; a test cell is left to nbgrader
     present = {nbgrader_meta(c).get("grade_id") for c in nb.cells}
     previous = None
     for rel in rel_cells:
         gid = nbgrader_meta(rel)["grade_id"]
-        if gid not in present:
-            new = copy.deepcopy(rel)
-            if nbgrader_meta(rel).get("solution") and rel.cell_type == "code":
-                new.source = BLANK_ANSWER
-                notes.append(f"answer cell {gid!r} was deleted: an empty one was put back (its tests score 0 "
-                             "unless the answer is defined elsewhere)")
-            else:
-                notes.append(f"cell {gid!r} was deleted: put back from the release")
-            new["id"] = f"{gid}-restored" if any(c.get("id") == rel.get("id") for c in nb.cells) else rel.get("id")
-            at = _index_after(nb, previous) if previous else min(release_nb.cells.index(rel), len(nb.cells))
-            nb.cells.insert(at, new)
-            present.add(gid)
+        if gid in present:
+            previous = gid
+            continue
+        if nbgrader_meta(rel).get("grade"):
+            notes.append(f"test cell {gid!r} was deleted: nbgrader puts it back from the release")
+            continue
+        new = copy.deepcopy(rel)
+        if nbgrader_meta(rel).get("solution") and rel.cell_type == "code":
+            new.source = BLANK_ANSWER
+            notes.append(f"answer cell {gid!r} was deleted: an empty one was put back (its tests score 0 unless the "
+                         "answer is defined elsewhere)")
+        else:
+            notes.append(f"cell {gid!r} was deleted: put back from the release")
+        new["id"] = f"{gid}-restored" if any(c.get("id") == rel.get("id") for c in nb.cells) else rel.get("id")
+        at = _index_after(nb, previous) if previous else min(release_nb.cells.index(rel), len(nb.cells))
+        nb.cells.insert(at, new)
+        present.add(gid)
         previous = gid
-    # 6. notebook metadata
-    ks = release_nb.metadata.get("kernelspec")
-    if ks and nb.metadata.get("kernelspec") != ks:
-        nb.metadata["kernelspec"] = copy.deepcopy(ks)
     return notes
 
 

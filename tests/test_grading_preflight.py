@@ -47,7 +47,7 @@ def test_stripped_metadata_and_ids_are_found_again(release):
     assert any("restored the grading metadata" in n for n in notes)
 
 
-def test_duplicated_answer_cell_keeps_the_copy_that_runs_before_the_tests(release):
+def test_duplicated_cells_keep_the_last_copy_graded(release):
     nb = copy.deepcopy(release)
     i = _index(nb, "softmax")
     first = nb.cells[i]
@@ -59,17 +59,94 @@ def test_duplicated_answer_cell_keeps_the_copy_that_runs_before_the_tests(releas
     notes = repair(nb, release)
     assert _graded(nb) == _graded(release), notes
     assert "second try" in nb.cells[_index(nb, "softmax")].source
-    assert any("appeared 2 times" in n for n in notes) and any("duplicate" in n for n in notes)
+    assert sum("appeared 2 times" in n for n in notes) == 2, notes
 
 
-def test_deleted_cells_come_back(release):
+def test_deleted_answer_cells_come_back_and_test_cells_are_left_to_nbgrader(release):
     nb = copy.deepcopy(release)
     del nb.cells[_index(nb, "test_softmax")]
     del nb.cells[_index(nb, "one_hot_embed")]
+    del nb.cells[_index(nb, "setup")]
     notes = repair(nb, release)
-    assert _graded(nb) == _graded(release), notes
+    assert _graded(nb) == [g for g in _graded(release) if g != "test_softmax"], notes
     assert nb.cells[_index(nb, "one_hot_embed")].source == BLANK_ANSWER
-    assert _index(nb, "test_softmax") == _index(nb, "softmax") + 1
+    assert any("'test_softmax' was deleted: nbgrader puts it back" in n for n in notes)
+
+
+def _edits(release) -> dict:
+    """Ways a submission's graded cells go astray, each a function of a copy of the release."""
+    def unknown_id(nb):
+        nb.cells[_index(nb, "softmax")].metadata.nbgrader["grade_id"] = "my_softmax"
+
+    def deleted(nb):
+        del nb.cells[_index(nb, "test_softmax")]
+        del nb.cells[_index(nb, "softmax")]
+
+    def duplicated(nb):
+        i = _index(nb, "test_softmax")
+        nb.cells.insert(i + 1, copy.deepcopy(nb.cells[i]))
+        nb.cells[i + 1]["id"] = "copy"
+        nb.cells.insert(0, copy.deepcopy(nb.cells[_index(nb, "setup")]))
+        nb.cells[0]["id"] = "copy-setup"
+
+    def stripped(nb):
+        for cell in nb.cells:
+            cell.metadata = {}
+
+    def retyped(nb):
+        cell = nb.cells[_index(nb, "test_softmax")]
+        cell.cell_type = "markdown"
+        del cell["outputs"], cell["execution_count"]
+
+    def kernelspec(nb):
+        nb.metadata.kernelspec = {"name": "mine", "display_name": "mine", "language": "python"}
+
+    return {f.__name__: f for f in (unknown_id, deleted, duplicated, stripped, retyped, kernelspec)}
+
+
+#: the edits nbgrader 0.9.6's sanitizers fail on by themselves (a KeyError that stops the notebook): what
+#: preflight.repair is for. When an nbgrader release handles one, this test says so and repair() can drop it.
+NBGRADER_FAILS_ON = {"unknown_id", "deleted", "duplicated", "stripped"}
+
+
+def _sanitizer():
+    """nbgrader's own sanitizing steps of autograde, with the course's configuration and gradebook."""
+    from nbgrader.converters import Autograde
+
+    from autograder.config import course_config
+    from autograder.grading import _ensure_in_gradebook
+
+    _ensure_in_gradebook(A)
+    config = course_config()
+    resources = {"nbgrader": {"notebook": A, "assignment": A, "db_url": config.CourseDirectory.db_url}}
+    steps = [step(config=config) for step in Autograde(config=config).sanitize_preprocessors]
+
+    def sanitize(nb):
+        for step in steps:
+            nb, _ = step.preprocess(nb, copy.deepcopy(resources))
+        return nb
+
+    return sanitize
+
+
+def test_preflight_repairs_what_nbgrader_fails_on_and_nbgrader_does_the_rest(release):
+    _sanitize = _sanitizer()
+    failed = set()
+    for name, edit in _edits(release).items():
+        nb = copy.deepcopy(release)
+        edit(nb)
+        try:
+            _sanitize(copy.deepcopy(nb))
+        except KeyError:
+            failed.add(name)
+        repair(nb, release)
+        nb = _sanitize(nb)
+        assert _graded(nb) == _graded(release), name
+        assert nb.metadata.kernelspec == release.metadata.kernelspec, name
+        for gid in ("setup", "test_softmax", "test_one_hot_embed"):
+            assert nb.cells[_index(nb, gid)].cell_type == "code", (name, gid)
+            assert nb.cells[_index(nb, gid)].source.endswith(release.cells[_index(release, gid)].source), (name, gid)
+    assert failed == NBGRADER_FAILS_ON, f"nbgrader alone now fails on {sorted(failed)} only: trim preflight.repair"
 
 
 def test_renamed_unreadable_and_missing_notebooks(tmp_path, release):
