@@ -2,18 +2,22 @@
 
 :class:`SandboxExecute` replaces ``nbgrader.preprocessors.Execute`` in ``Autograde.autograde_preprocessors``. It
 runs the notebook cell by cell in the sandbox kernel (``autograder/sandbox.py``) and never lets one submission
-break grading:
+break grading. The loop over the cells is its own, because nbclient's ends at the first cell that times out or kills
+the kernel; everything it adds around a cell is on nbclient's hooks:
 
-- a cell past its time limit is interrupted, and the kernel killed if it does not stop; past the notebook's limit,
-  or after the kernel died (``os._exit``, a crash, a resource limit), every remaining cell gets an error output
-  saying why it did not run, so its tests score 0 and the rest of the notebook keeps the points it earned;
-- a cell's printed output is cut at ``cell_output_bytes`` (nbgrader's LimitOutput only counts lines, and a
-  single 10 MB line would land in the feedback);
-- before the first cell, a silent grading preamble captures trusted references (the integrity guard,
-  ``autograder/kernel/grading_guard.py``); before each graded test cell the guard restores what the learner may
-  have patched (torch, numpy, the test helpers and their names in the notebook), after it a silent check fails the
-  cell if the tests' machinery was tampered with while they ran;
-- what happened (one line each) is written beside the gradebook for the report and the student's feedback.
+- ``on_notebook_start``: a silent grading preamble installs the integrity guard (``autograder/kernel/
+  grading_guard.py``) and the audit tripwire;
+- ``on_cell_execute``: before each graded test cell the guard restores what the learner may have patched (torch,
+  numpy, the test helpers and their names in the notebook);
+- ``on_cell_executed``: after it, the guard's verdict (tampered with while the tests ran?) and the item's hidden
+  tests, run by the probe and judged here (``autograder/external/``); notes on memory, syntax and cut output;
+- the loop: a cell past its time limit is interrupted, and the kernel killed if it does not stop; past the
+  notebook's limit, or after the kernel died (``os._exit``, a crash, a resource limit), every remaining cell gets
+  an error output saying why it did not run, so its tests score 0 and the rest of the notebook keeps its points;
+- ``output``: a cell's printed output is cut at ``cell_output_bytes`` (nbgrader's LimitOutput only counts lines,
+  and a single 10 MB line would land in the feedback).
+
+What happened (one line each) is written beside the gradebook for the report and the student's feedback.
 """
 
 from __future__ import annotations
@@ -29,8 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from jupyter_core.utils import run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbclient.util import ensure_async, run_sync
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer
@@ -69,6 +73,10 @@ def _wait(value):
 
 def _error(ename: str, evalue: str) -> NotebookNode:
     return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
+
+
+def _graded(cell) -> bool:
+    return bool(cell.metadata.get("nbgrader", {}).get("grade", False))
 
 
 def _size(out: NotebookNode) -> int:
@@ -140,22 +148,25 @@ class SandboxExecute(Execute):
             self._cell_bytes[cell_index] = used
         return result
 
-    # -- the run ----------------------------------------------------------------------------------------------------
-    def _silent(self, code: str, *, expressions: dict | None = None, timeout: float = 30):
+    # -- silent requests to the kernel (the grader's, never stored in its history) ---------------------------------
+    async def _ask(self, code: str, *, expressions: dict | None = None, timeout: float = 30):
         """Run code silently in the kernel; return the reply content, or None when there was no reply."""
         msg_id = self.kc.execute(code, silent=True, store_history=False, user_expressions=expressions or {},
                                  allow_stdin=False)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                reply = _wait(self.kc.get_shell_msg(timeout=min(1.0, max(deadline - time.monotonic(), 0.01))))
+                reply = await ensure_async(self.kc.get_shell_msg(
+                    timeout=min(1.0, max(deadline - time.monotonic(), 0.01))))
             except Exception:  # noqa: BLE001 - queue.Empty, or a dead kernel's closed channel
-                if not _wait(self.km.is_alive()):
+                if not await ensure_async(self.km.is_alive()):
                     return None
                 continue
             if reply["parent_header"].get("msg_id") == msg_id:
                 return reply["content"]
         return None
+
+    _silent = run_sync(_ask)  # the same, from the cell loop (outside nbclient's event loop)
 
     def _note(self, text: str) -> None:
         if text not in self._notes:
@@ -179,6 +190,9 @@ class SandboxExecute(Execute):
         return content is not None
 
     def preprocess(self, nb, resources=None, km=None):
+        """nbclient's run, with our own loop over the cells: nbclient's ``async_execute`` ends at the first cell that
+        times out or kills the kernel, and grading must go on (the rest of the notebook keeps its points, the cells
+        that could not run say why). What grading adds around each cell is on nbclient's hooks (below)."""
         from nbclient import NotebookClient
 
         NotebookClient.__init__(self, nb, km)
@@ -189,29 +203,26 @@ class SandboxExecute(Execute):
         self._total_bytes = 0
         self._cut: set[int] = set()
         self._box = None
-        self._assignment = (resources or {}).get("nbgrader", {}).get("assignment", "")
+        self._tripwire = None
+        self._resources = resources if resources is not None else {}
+        self._assignment = self._resources.get("nbgrader", {}).get("assignment", "")
         self._seed = secrets.randbits(63)  # the hidden tests' inputs: new for every grading run
         self.nb.metadata.setdefault("attention_steps", {})["hidden_test_seed"] = self._seed
-        cell_timeout = self.timeout or 60
-        start = time.monotonic()
+        self._cell_timeout = cell_timeout = self.timeout or 60
+        self._start = time.monotonic()
         stopped = None  # why the remaining cells do not run
         try:
-            with self.setup_kernel():
+            with self.setup_kernel():  # starts the kernel; on_notebook_start runs the grading preamble
                 info = self.wait_for_reply(self.kc.kernel_info())
                 if info:
                     self.nb.metadata["language_info"] = info["content"]["language_info"]
-                tripwire = self._tripwire_file()
-                preamble = self._silent(PREAMBLE.format(tripwire=tripwire[1] if tripwire else None,
-                                                        events=TRIPWIRE_EVENTS), timeout=cell_timeout)
-                if not preamble or preamble.get("status") != "ok":
-                    self._note("the grading preamble could not run in the kernel")
                 for index, cell in enumerate(self.nb.cells):
                     if cell.cell_type != "code":
                         continue
                     if stopped:
                         cell.outputs = [_error("NotRun", stopped)]
                         continue
-                    remaining = self.notebook_timeout - (time.monotonic() - start)
+                    remaining = self._left()
                     if remaining <= 1:
                         stopped = f"not run: the notebook reached its time limit of {self.notebook_timeout} s"
                         self._note(f"stopped at {self._label(cell, index)}: the whole notebook ran longer than "
@@ -219,10 +230,6 @@ class SandboxExecute(Execute):
                         cell.outputs = [_error("NotRun", stopped)]
                         continue
                     self.timeout = int(max(1, min(cell_timeout, remaining)))
-                    graded = cell.metadata.get("nbgrader", {}).get("grade", False)
-                    if graded:
-                        names = sorted(set(_IDENT.findall(cell.source)))
-                        self._silent(PROLOGUE.format(names=names), timeout=cell_timeout)
                     try:
                         self.preprocess_cell(cell, resources, index)
                     except CellTimeoutError:
@@ -245,21 +252,6 @@ class SandboxExecute(Execute):
                         self._note(f"the kernel died in {self._label(cell, index)} (os._exit, a crash, or a "
                                    "memory / CPU-time limit); later cells scored 0")
                         continue
-                    errors = {o.get("ename") for o in cell.outputs if o.get("output_type") == "error"}
-                    if "MemoryError" in errors:
-                        self._note(f"{self._label(cell, index)} ran out of memory (limit {self.memory_bytes >> 20} MB)")
-                    if errors & {"SyntaxError", "IndentationError", "TabError"}:
-                        self._note(f"{self._label(cell, index)} has a syntax error")
-                    if index in self._cut:
-                        cell.outputs.append(NotebookNode(
-                            output_type="stream", name="stderr",
-                            text=f"\n[output cut: more than {self.cell_output_bytes:,} characters]\n"))
-                        self._note(f"{self._label(cell, index)} printed too much; its output was cut")
-                    if graded and not self._verdict(cell, index):
-                        continue
-                    if graded and external.has_check(self._assignment, grade_id := cell.metadata.nbgrader["grade_id"]):
-                        left = self.notebook_timeout - (time.monotonic() - start)
-                        self._judge_externally(cell, grade_id, max(1, min(cell_timeout, left)), resources)
                     if not _wait(self.km.is_alive()):
                         stopped = "not run: the kernel died in an earlier cell"
                         self._note(f"the kernel died in {self._label(cell, index)}; later cells scored 0")
@@ -271,7 +263,7 @@ class SandboxExecute(Execute):
             self._read_tripwire()
             if self._box is not None:
                 self._box.destroy()
-            info = (resources or {}).get("nbgrader", {})
+            info = self._resources.get("nbgrader", {})
             if info.get("student") and info.get("assignment"):
                 write_notes(info["assignment"], info["student"], "execution", self._notes)
                 uid = self._box.uid if self._box is not None else -1
@@ -279,10 +271,47 @@ class SandboxExecute(Execute):
         self.set_widgets_metadata()
         return self.nb, self.resources
 
-    def _tripwire_file(self) -> tuple[Path, str] | None:
-        """(host path, kernel path) of the file the kernel's audit tripwire appends to (grading_guard.install);
-        created here, in the sandbox's work folder, so that its removal shows. None without a sandbox."""
-        self._tripwire = None
+    def _left(self) -> float:
+        """Seconds left of the notebook's time limit."""
+        return self.notebook_timeout - (time.monotonic() - self._start)
+
+    # -- nbclient's hooks: what grading adds around the learner's cells ------------------------------------------
+    async def on_notebook_start(self, notebook, **_):
+        """The kernel is up, no cell has run: install the integrity guard and the audit tripwire."""
+        tripwire = self._tripwire_file()
+        preamble = await self._ask(PREAMBLE.format(tripwire=tripwire, events=TRIPWIRE_EVENTS),
+                                   timeout=self._cell_timeout)
+        if not preamble or preamble.get("status") != "ok":
+            self._note("the grading preamble could not run in the kernel")
+
+    async def on_cell_execute(self, cell, cell_index, **_):
+        """Just before a cell runs: before a test cell, restore what the learner may have patched."""
+        if _graded(cell):
+            names = sorted(set(_IDENT.findall(cell.source)))
+            await self._ask(PROLOGUE.format(names=names), timeout=self._cell_timeout)
+
+    async def on_cell_executed(self, cell, cell_index, execute_reply, **_):
+        """A cell ran to its reply (a timeout or a dead kernel never gets here: the loop handles those): notes, and
+        for a test cell the integrity verdict and the item's hidden tests, judged here."""
+        super().on_cell_executed(cell=cell, cell_index=cell_index, execute_reply=execute_reply)
+        errors = {o.get("ename") for o in cell.outputs if o.get("output_type") == "error"}
+        if "MemoryError" in errors:
+            self._note(f"{self._label(cell, cell_index)} ran out of memory (limit {self.memory_bytes >> 20} MB)")
+        if errors & {"SyntaxError", "IndentationError", "TabError"}:
+            self._note(f"{self._label(cell, cell_index)} has a syntax error")
+        if cell_index in self._cut:
+            cell.outputs.append(NotebookNode(output_type="stream", name="stderr",
+                                             text=f"\n[output cut: more than {self.cell_output_bytes:,} characters]\n"))
+            self._note(f"{self._label(cell, cell_index)} printed too much; its output was cut")
+        if not _graded(cell) or not await self._verdict(cell, cell_index):
+            return
+        grade_id = cell.metadata.nbgrader["grade_id"]
+        if external.has_check(self._assignment, grade_id):
+            await self._judge_externally(cell, grade_id, max(1, min(self._cell_timeout, self._left())))
+
+    def _tripwire_file(self) -> str | None:
+        """The kernel's path of the file its audit tripwire appends to (grading_guard.install); created here, in the
+        sandbox's work folder, so that its removal shows. None without a sandbox."""
         if self._box is None:
             return None
         token = secrets.token_hex(8)
@@ -290,7 +319,7 @@ class SandboxExecute(Execute):
         host.touch()
         os.chmod(host, 0o666)  # the kernel runs as its own uid
         self._tripwire = host
-        return host, f"{sandbox.WORK}/.tripwire-{token}"
+        return f"{sandbox.WORK}/.tripwire-{token}"
 
     def _read_tripwire(self) -> None:
         """Flag (never score) the audit events the kernel raised that no notebook of this course raises."""
@@ -317,12 +346,12 @@ class SandboxExecute(Execute):
         if len(known) < len(lines) - 1:
             self._note(f"{FLAG}: something other than the grader wrote into the kernel's audit record")
 
-    def _judge_externally(self, cell, grade_id: str, timeout: float, resources) -> None:
+    async def _judge_externally(self, cell, grade_id: str, timeout: float) -> None:
         """The item's hidden tests: the probe runs the learner's code on fresh inputs, this process judges the data.
 
         The verdict goes to ``resources`` for :class:`autograder.scoring.SaveVerifiedGrades`; a failure is also an
         error output of the test cell, which the learner's feedback shows."""
-        verdicts = resources.setdefault("attention_steps", {}).setdefault("verdicts", {})
+        verdicts = self._resources.setdefault("attention_steps", {}).setdefault("verdicts", {})
         verdicts[grade_id] = False
         if any(o.get("output_type") == "error" for o in cell.outputs):
             return  # the visible tests failed: no points whatever the hidden ones say
@@ -333,11 +362,11 @@ class SandboxExecute(Execute):
             host = Path(tempfile.mkdtemp(prefix="ag-probe-")) / token
             inside = str(host)
 
-        def execute(code: str) -> bool:
-            reply = self._silent(code, timeout=timeout)
+        async def execute(code: str) -> bool:
+            reply = await self._ask(code, timeout=timeout)
             return reply is not None and reply.get("status") == "ok"
 
-        verdict = external.judge_item(self._assignment, grade_id, self._seed, host, inside, execute)
+        verdict = await external.judge_item(self._assignment, grade_id, self._seed, host, inside, execute)
         if self._box is None:
             shutil.rmtree(host.parent, ignore_errors=True)
         verdicts[grade_id] = verdict.passed
@@ -345,8 +374,9 @@ class SandboxExecute(Execute):
             item = m["name"] if (m := TEST_ID.match(grade_id)) else grade_id
             cell.outputs.append(_error("HiddenTestFailed", f"A hidden test of `{item}` failed: {verdict.message}"))
 
-    def _verdict(self, cell, index: int) -> bool:
-        content = self._silent("pass", expressions={"v": VERDICT}, timeout=30)
+    async def _verdict(self, cell, index: int) -> bool:
+        """The integrity guard's word on the test cell that just ran (grading_guard.verdict)."""
+        content = await self._ask("pass", expressions={"v": VERDICT}, timeout=30)
         verdict = None
         if content and content.get("status") == "ok":
             value = content.get("user_expressions", {}).get("v", {})

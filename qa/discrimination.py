@@ -16,6 +16,7 @@ test cells a learner sees, without the hidden tests) must reject that version, a
 
 from __future__ import annotations
 
+import asyncio
 import os
 import runpy
 import secrets
@@ -69,8 +70,10 @@ def judge_externally(kernel: Kernel, assignment: str, grade_id: str, seed: int) 
     """An item's hidden tests judged outside the kernel, exactly as grading does (``autograder/external/``)."""
     with tempfile.TemporaryDirectory(prefix="ag-probe-") as folder:
         probe = Path(folder) / "probe"
-        return external.judge_item(assignment, grade_id, seed, probe, str(probe),
-                                   lambda code: kernel.run(code).ok)
+        async def in_kernel(code: str) -> bool:
+            return kernel.run(code).ok
+
+        return asyncio.run(external.judge_item(assignment, grade_id, seed, probe, str(probe), in_kernel))
 
 
 def run_test(kernel: Kernel, test, assignment: str, seed: int, *, visible_only: bool = False) -> str | None:

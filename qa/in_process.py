@@ -8,6 +8,7 @@ grading runs the same probe in the sandboxed kernel, and judges the same way.
 from __future__ import annotations
 
 import ast
+import asyncio
 import math
 import sys
 import tempfile
@@ -29,7 +30,11 @@ import grading_probe  # noqa: E402
 
 def verdict_of(steps, folder: Path, namespace: dict) -> Verdict:
     """:func:`run_item` with the probe run here, in-process, on ``namespace`` (grading runs it in the kernel)."""
-    return run_item(steps, folder, str(folder), lambda code: grading_probe.run(str(folder), namespace) or True)
+    async def here(code: str) -> bool:
+        grading_probe.run(str(folder), namespace)
+        return True
+
+    return asyncio.run(run_item(steps, folder, str(folder), here))
 
 
 def solution_definitions(assignment: str) -> dict:

@@ -145,6 +145,7 @@ def test_report_names_every_hooking_and_forbidden_builtin_submission(graded):
     for student in [*HOOKS, *SHORTCUTS, "displayhook", "gc_walk"]:
         assert f"  {student} (00_orientation): flagged for review" in flagged, graded["report"][-3000:]
     assert "  alice (00_orientation)" not in flagged
+    assert "  infinite_loop (00_orientation)" not in flagged  # a cell interrupted at its time limit is no hook
 
 
 def test_feedback_says_why(graded):

@@ -10,7 +10,7 @@ earns its points only when it raised nothing *and* this comparison passed (``aut
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import numpy as np
@@ -52,10 +52,10 @@ def steps_for(assignment: str, grade_id: str, seed: int) -> list[Step]:
     return CHECKS[assignment][grade_id](np.random.default_rng(int.from_bytes(digest[:8], "little")))
 
 
-def judge_item(assignment: str, grade_id: str, seed: int, host_folder: Path, kernel_folder: str,
-               execute: Callable[[str], bool]) -> Verdict:
+async def judge_item(assignment: str, grade_id: str, seed: int, host_folder: Path, kernel_folder: str,
+                     execute: Callable[[str], Awaitable[bool]]) -> Verdict:
     """Run one item's hidden tests through the probe and judge them here (see :func:`probe.run_item`)."""
-    return run_item(steps_for(assignment, grade_id, seed), host_folder, kernel_folder, execute)
+    return await run_item(steps_for(assignment, grade_id, seed), host_folder, kernel_folder, execute)
 
 
 def source_lines(assignment: str) -> set[str]:

@@ -15,7 +15,7 @@ import os
 import re
 import shutil
 import stat
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -273,16 +273,17 @@ def probe_code(kernel_folder: str) -> str:
     return f"__import__('grading_probe').run({kernel_folder!r})"
 
 
-def run_item(steps: list[Step], host_folder: Path, kernel_folder: str,
-             execute: Callable[[str], bool]) -> Verdict:
+async def run_item(steps: list[Step], host_folder: Path, kernel_folder: str,
+                   execute: Callable[[str], Awaitable[bool]]) -> Verdict:
     """Write the spec into ``host_folder``, let ``execute(code)`` run the probe in the kernel, judge the results.
 
-    ``execute`` returns False when the kernel did not answer (timeout, death); the folder is removed afterwards."""
+    ``execute`` answers False when the kernel did not answer (timeout, death); the folder is removed afterwards.
+    A coroutine, because grading runs it on nbclient's event loop (``SandboxExecute.on_cell_executed``)."""
     try:
         write_spec(host_folder, steps)
         if os.geteuid() == 0:  # the sandboxed kernel runs as its own uid: it must be able to write here
             os.chmod(host_folder, 0o777)
-        if not execute(probe_code(kernel_folder)):
+        if not await execute(probe_code(kernel_folder)):
             return Verdict(False, "the hidden tests could not run: the kernel did not answer")
         return judge(steps, read_results(host_folder, len(steps)))
     except ProbeError as e:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import sys
 from collections.abc import Iterable
 
@@ -139,10 +140,13 @@ def _tripwire(path: str, events: tuple[str, ...]) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_APPEND)
     write, seen, events = os.write, set(), tuple(events)
     write(fd, b"tripwire\n")
+    own = {os.getpid(), os.getpgid(0)}
 
     def hook(event, args):
         if event in seen or not event.startswith(events):
             return
+        if event in ("os.kill", "os.killpg") and args[0] in own and args[1] == signal.SIGINT:
+            return  # ipykernel interrupting itself, as the grader asked it to (a cell past its time limit)
         seen.add(event)
         try:
             write(fd, event.encode() + b"\n")
