@@ -18,10 +18,10 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.notebooks import items, read_source
 from autograder.paths import ROOT, release_notebook
 
-from .demo import ASSIGNMENT, as_typed
+from .catalog import solutions
+from .demo import ASSIGNMENT
 from .discrimination import load_catalog
 
 ADVERSARIAL_CLASS = ROOT / "qa" / "adversarial_class"
@@ -358,7 +358,7 @@ def _insert_after(nb, grade_id: str, source: str) -> None:
 
 def _submissions(grading_dir: Path, port: int) -> dict[str, nbformat.NotebookNode | str]:
     """student -> notebook (or raw text for a broken file)."""
-    sol = {i.name: as_typed(i.answer.source) for i in items(read_source(ASSIGNMENT))}
+    sol = solutions(ASSIGNMENT)
     wrong = load_catalog(ASSIGNMENT)["softmax"]["wrong"][WRONG_SOFTMAX]
     release = nbformat.read(release_notebook(ASSIGNMENT), as_version=4)
 

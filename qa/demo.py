@@ -9,13 +9,11 @@ Rebuilt by ``python -m autograder release`` from ``course/`` and ``solutions/``,
 
 from __future__ import annotations
 
-import re
-
 import nbformat
 
-from autograder.notebooks import items, read_source
 from autograder.paths import DEMO_CLASS, release_notebook
 
+from .catalog import solutions
 from .discrimination import load_catalog
 
 ASSIGNMENT = "00_orientation"
@@ -23,25 +21,17 @@ ASSIGNMENT = "00_orientation"
 STUDENTS = {"alice": {}, "bob": {"softmax": "no max subtraction (overflows for large inputs)"}, "carol": None}
 EXPECTED = {"alice": (5.0, 5.0), "bob": (2.0, 5.0), "carol": (0.0, 5.0)}
 
-_SOLUTION_MARKERS = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*\n", re.MULTILINE)
-
-
-def as_typed(source: str) -> str:
-    """A solution cell as a learner would have written it: the solution markers gone."""
-    return _SOLUTION_MARKERS.sub("", source)
-
-
 def build_demo_class() -> None:
-    solutions = {i.name: as_typed(i.answer.source) for i in items(read_source(ASSIGNMENT))}
+    typed = solutions(ASSIGNMENT)
     catalog = load_catalog(ASSIGNMENT)
     for student, wrong in STUDENTS.items():
         nb = nbformat.read(release_notebook(ASSIGNMENT), as_version=4)
         if wrong is not None:
             for cell in nb.cells:
                 grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-                if grade_id in solutions:
+                if grade_id in typed:
                     cell.source = catalog[grade_id]["wrong"][wrong[grade_id]] if grade_id in wrong \
-                        else solutions[grade_id]
+                        else typed[grade_id]
         out = DEMO_CLASS / student / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
         out.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, out)

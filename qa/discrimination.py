@@ -8,7 +8,8 @@ the kernel (``autograder/external/``) run exactly as in grading: the probe in th
 inputs from this run's seed (``AG_HIDDEN_SEED`` repeats one).
 
 Catalogs live in ``tests/catalogs/<assignment>.py`` as ``CATALOG = {item: {"wrong": {label: source},
-"right": {label: source}}}``; each source defines the item's name, exactly as a learner's answer cell would.
+"right": {label: source}}}``; each source defines the item's name, exactly as a learner's answer cell would. Wrong
+versions are edits of the solution (``qa/catalog.py``).
 An item may also name its headline mistakes, ``"visible": {wrong label: phrase}``: the *visible* tests alone (the
 test cells a learner sees, without the hidden tests) must reject that version, and their first failure must say
 ``phrase`` — the message that names the mistake, not a generic one that comes first.

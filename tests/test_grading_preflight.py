@@ -209,7 +209,6 @@ def test_review_flags_each_spelling(source):
 
 
 def test_review_flags_no_solution_and_no_right_catalog_version():
-    from autograder.notebooks import items
     from autograder.paths import assignments
     from qa.discrimination import load_catalog
 
@@ -226,10 +225,10 @@ def test_review_flags_no_solution_and_no_right_catalog_version():
 def test_an_honest_solution_of_every_notebook_is_not_flagged(assignment):
     """The release filled with the solution, as typed: no review flag (experiment cells the learner left as they
     were may call the built-ins the exercises forbid; they are the course's code)."""
-    from qa.demo import as_typed
+    from qa.catalog import solutions
 
     release = nbformat.read(COURSE / assignment / f"{assignment}.ipynb", as_version=4)
-    solution = {i.name: as_typed(i.answer.source) for i in items(read_source(assignment))}
+    solution = solutions(assignment)
     nb = copy.deepcopy(release)
     for cell in nb.cells:
         if nbgrader_meta(cell).get("solution") and nbgrader_meta(cell).get("grade_id") in solution:

@@ -57,3 +57,27 @@ def test_every_external_check_belongs_to_a_graded_cell():
     for assignment, checks in external.CHECKS.items():
         grade_ids = {nbgrader_meta(t)["grade_id"] for item in items(read_source(assignment)) for t in item.tests}
         assert set(checks) <= grade_ids, f"{assignment}: checks for cells that do not exist: {set(checks) - grade_ids}"
+
+
+def test_catalog_edit_changes_one_place_of_the_code():
+    from qa.catalog import edit
+
+    source = 'def f(x):\n    """Returns x + 1 (not x + 2)."""\n    return x + 1\n'
+    assert edit(source, ("x + 1", "x - 1")) == source.replace("return x + 1", "return x - 1")  # docstring untouched
+    with pytest.raises(ValueError, match="occurs 0 times"):
+        edit(source, ("x * 3", "x"))
+    with pytest.raises(ValueError, match="occurs 2 times"):
+        edit(source + "y = x + 1\n", ("x + 1", "x"))
+
+
+@pytest.mark.parametrize("assignment", assignments())
+def test_every_wrong_version_is_an_edit_of_the_solution(assignment):
+    """Each wrong version keeps the solution's signature and docstring: it differs from the right answer by its
+    mistake, not by a rewrite (qa/catalog.py)."""
+    from qa.catalog import solutions
+
+    for name, entry in load_catalog(assignment).items():
+        solution = solutions(assignment)[name]
+        head = solution[: solution.index('"""', solution.index('"""') + 3) + 3]
+        for label, source in entry.get("wrong", {}).items():
+            assert head in source and source != solution, f"{assignment}.{name}: wrong version {label!r}"

@@ -1,8 +1,21 @@
 """Wrong and correct versions of notebook 00's graded items (see qa/discrimination.py).
 
-Each wrong version is a mistake a learner plausibly makes; each must fail at least one of the item's tests.
-Each correct version is a different but valid way to write the item; each must pass all of them.
+Each wrong version is a mistake a learner plausibly makes, written as an edit of the solution (qa/catalog.py); each
+must fail at least one of the item's tests. Each correct version is a different but valid way to write the item;
+each must pass all of them.
 """
+
+from qa.catalog import edit, solutions
+
+S = solutions("00_orientation")
+SOFTMAX = S["softmax"]
+SHIFT_EXP = "    shifted = x - x.amax(dim=dim, keepdim=True).detach()\n    e = torch.exp(shifted)\n"
+BODY = SHIFT_EXP + "    return e / e.sum(dim=dim, keepdim=True)\n"
+EMBED = S["one_hot_embed"]
+LOOKUP = ("    one_hot = (ids.long().unsqueeze(-1) == torch.arange(vocab, device=ids.device)).to(weight.dtype)\n"
+          "    return one_hot @ weight\n")
+CHECKS = EMBED[EMBED.index("    if weight.dim() != 2:"):EMBED.index("    vocab = weight.shape[0]")]
+RANGE = EMBED[EMBED.index("    if ids.numel()"):EMBED.index("    one_hot = ")]
 
 _VALIDATE = '''
     if weight.dim() != 2:
@@ -18,73 +31,31 @@ _VALIDATE = '''
 CATALOG = {
     "softmax": {
         "wrong": {
-            "no max subtraction (overflows for large inputs)": '''
-def softmax(x, dim=-1):
-    e = torch.exp(x)
-    return e / e.sum(dim=dim, keepdim=True)
-''',
-            "subtracts the minimum instead of the maximum": '''
-def softmax(x, dim=-1):
-    e = torch.exp(x - x.amin(dim=dim, keepdim=True))
-    return e / e.sum(dim=dim, keepdim=True)
-''',
-            "subtracts one global maximum (rows far below it underflow to 0/0)": '''
-def softmax(x, dim=-1):
-    e = torch.exp(x - x.max())
-    return e / e.sum(dim=dim, keepdim=True)
-''',
-            "ignores dim: always normalises the last axis": '''
-def softmax(x, dim=-1):
-    e = torch.exp(x - x.amax(dim=-1, keepdim=True))
-    return e / e.sum(dim=-1, keepdim=True)
-''',
-            "normalises over the wrong axis (dim 0)": '''
-def softmax(x, dim=-1):
-    e = torch.exp(x - x.amax(dim=0, keepdim=True))
-    return e / e.sum(dim=0, keepdim=True)
-''',
-            "calls the built-in torch.softmax": '''
-def softmax(x, dim=-1):
-    return torch.softmax(x, dim=dim)
-''',
-            "built-in reached through log_softmax().exp()": '''
-import torch.nn.functional as _F
-def softmax(x, dim=-1):
-    return _F.log_softmax(x, dim=dim).exp()
-''',
-            "built-in captured under another name and errors hidden": '''
-_sm = torch.nn.Softmax
-def softmax(x, dim=-1):
-    try:
-        return _sm(dim=dim)(x)
-    except Exception:
-        e = torch.exp(x - x.amax(dim=dim, keepdim=True))
-        return e / e.sum(dim=dim, keepdim=True)
-''',
-            "always returns float32": '''
-def softmax(x, dim=-1):
-    x = x.float()
-    e = torch.exp(x - x.amax(dim=dim, keepdim=True))
-    return e / e.sum(dim=dim, keepdim=True)
-''',
-            "modifies its input in place": '''
-def softmax(x, dim=-1):
-    with torch.no_grad():
+            "no max subtraction (overflows for large inputs)": edit(SOFTMAX, (SHIFT_EXP, "    e = torch.exp(x)\n")),
+            "subtracts the minimum instead of the maximum": edit(SOFTMAX, ("x.amax(", "x.amin(")),
+            "subtracts one global maximum (rows far below it underflow to 0/0)": edit(
+                SOFTMAX, ("x.amax(dim=dim, keepdim=True)", "x.max()")),
+            "ignores dim: always normalises the last axis": edit(
+                SOFTMAX, ("x.amax(dim=dim", "x.amax(dim=-1"), ("e.sum(dim=dim", "e.sum(dim=-1")),
+            "normalises over the wrong axis (dim 0)": edit(
+                SOFTMAX, ("x.amax(dim=dim", "x.amax(dim=0"), ("e.sum(dim=dim", "e.sum(dim=0")),
+            "calls the built-in torch.softmax": edit(SOFTMAX, (BODY, "    return torch.softmax(x, dim=dim)\n")),
+            "built-in reached through log_softmax().exp()": "import torch.nn.functional as _F\n" + edit(
+                SOFTMAX, (BODY, "    return _F.log_softmax(x, dim=dim).exp()\n")),
+            "built-in captured under another name and errors hidden": "_sm = torch.nn.Softmax\n" + edit(
+                SOFTMAX, (BODY, "    try:\n        return _sm(dim=dim)(x)\n    except Exception:\n"
+                                + BODY.replace("    ", "        "))),
+            "always returns float32": edit(SOFTMAX, ("    shifted = x - ", "    x = x.float()\n    shifted = x - ")),
+            "modifies its input in place": edit(SOFTMAX, (BODY, """    with torch.no_grad():
         x -= x.amax(dim=dim, keepdim=True)
         x.exp_()
         x /= x.sum(dim=dim, keepdim=True)
     return x
-''',
-            "divides by the maximum instead of subtracting it": '''
-def softmax(x, dim=-1):
-    e = torch.exp(x / x.abs().amax(dim=dim, keepdim=True))
-    return e / e.sum(dim=dim, keepdim=True)
-''',
-            "forgets keepdim (broadcasts the sum along the wrong axis)": '''
-def softmax(x, dim=-1):
-    e = torch.exp(x - x.amax(dim=dim, keepdim=True))
-    return e / e.sum(dim=dim)
-''',
+""")),
+            "divides by the maximum instead of subtracting it": edit(
+                SOFTMAX, ("x - x.amax(dim=dim, keepdim=True)", "x / x.abs().amax(dim=dim, keepdim=True)")),
+            "forgets keepdim (broadcasts the sum along the wrong axis)": edit(
+                SOFTMAX, ("e / e.sum(dim=dim, keepdim=True)", "e / e.sum(dim=dim)")),
         },
         "visible": {
             "no max subtraction (overflows for large inputs)": "subtract the maximum",
@@ -114,43 +85,22 @@ def softmax(x, dim=-1):
     },
     "one_hot_embed": {
         "wrong": {
-            "calls the built-in F.embedding": '''
-import torch.nn.functional as _F
-def one_hot_embed(ids, weight):''' + _VALIDATE + '''
-    return _F.embedding(ids, weight)
-''',
-            "ids shifted by one (treats ids as starting at 1)": '''
-def one_hot_embed(ids, weight):''' + _VALIDATE + '''
-    return weight[(ids - 1).clamp(min=0)]
-''',
-            "one-hot sized by the largest id, not by V": '''
-def one_hot_embed(ids, weight):''' + _VALIDATE + '''
-    return torch.nn.functional.one_hot(ids.long()).to(weight.dtype) @ weight
-''',
-            "one-hot always float32 (breaks float64 weights)": '''
-def one_hot_embed(ids, weight):''' + _VALIDATE + '''
-    return torch.nn.functional.one_hot(ids.long(), weight.shape[0]).float() @ weight
-''',
-            "no validation: ids outside the vocabulary are not a ValueError": '''
-def one_hot_embed(ids, weight):
-    return weight[ids]
-''',
-            "negative ids accepted (they wrap around to the last rows)": '''
-def one_hot_embed(ids, weight):
-    if weight.dim() != 2 or ids.dtype.is_floating_point:
-        raise ValueError("bad input")
-    if ids.numel() and ids.max() >= weight.shape[0]:
-        raise ValueError(f"id {ids.max().item()} too large")
-    return weight[ids]
-''',
-            "detaches the weight (no gradient reaches it)": '''
-def one_hot_embed(ids, weight):''' + _VALIDATE + '''
-    return weight.detach()[ids]
-''',
-            "sums the sequence into one vector (a bag of words)": '''
-def one_hot_embed(ids, weight):''' + _VALIDATE + '''
-    return weight[ids].sum(dim=-2) if ids.dim() > 1 else weight[ids]
-''',
+            "calls the built-in F.embedding": "import torch.nn.functional as _F\n" + edit(
+                EMBED, (LOOKUP, "    return _F.embedding(ids, weight)\n")),
+            "ids shifted by one (treats ids as starting at 1)": edit(
+                EMBED, ("(ids.long().unsqueeze(-1)", "((ids.long() - 1).clamp(min=0).unsqueeze(-1)")),
+            "one-hot sized by the largest id, not by V": edit(
+                EMBED, ("torch.arange(vocab, device", "torch.arange(int(ids.max()) + 1, device")),
+            "one-hot always float32 (breaks float64 weights)": edit(EMBED, (").to(weight.dtype)", ").float()")),
+            "no validation: ids outside the vocabulary are not a ValueError": edit(EMBED, (CHECKS, ""), (RANGE, "")),
+            "negative ids accepted (they wrap around to the last rows)": edit(
+                EMBED, ("ids.min() < 0 or ids.max() >= vocab", "ids.max() >= vocab"),
+                (LOOKUP, "    return weight[ids]\n")),
+            "detaches the weight (no gradient reaches it)": edit(
+                EMBED, ("return one_hot @ weight", "return one_hot @ weight.detach()")),
+            "sums the sequence into one vector (a bag of words)": edit(
+                EMBED, ("return one_hot @ weight", "return (one_hot @ weight).sum(dim=-2) if ids.dim() > 1 "
+                        "else one_hot @ weight")),
         },
         "right": {
             "row indexing": '''

@@ -1,8 +1,20 @@
 """Wrong and correct versions of notebook 02's graded items (see qa/discrimination.py).
 
-Each wrong version is a mistake a learner plausibly makes; each must fail at least one of the item's tests.
-Each correct version is a different but valid way to write the item; each must pass all of them.
+Each wrong version is a mistake a learner plausibly makes, written as an edit of the solution (qa/catalog.py); each
+must fail at least one of the item's tests. Each correct version is a different but valid way to write the item;
+each must pass all of them.
 """
+
+from qa.catalog import edit, solutions
+
+S = solutions("02_seq2seq")
+ENC, DEC, PEEKY, GREEDY = S["Seq2SeqEncoder"], S["Seq2SeqDecoder"], S["PeekyDecoder"], S["greedy_decode"]
+ENC_RUN = ENC[ENC.index("        packed = "):]
+UNPACKED = "        outputs, _ = self.rnn(self.embedding(src))\n"
+TIME = "torch.arange(src.shape[1], device=src.device)[None, :]"
+START = "start = context if state is None else state"
+PEEK = "        peek = context.unsqueeze(1).expand(-1, tokens.shape[1], -1)\n"
+
 
 _ENC_INIT = '''
 class Seq2SeqEncoder(nn.Module):
@@ -85,83 +97,39 @@ _GREEDY_FLAG = _GREEDY_HEAD + '''
 '''
 
 
-def _greedy_with(*edits: tuple[str, str]) -> str:
-    """The finished-flag greedy_decode with each (old, new) edit made; every old text must occur exactly once."""
-    text = _GREEDY_FLAG
-    for old, new in edits:
-        assert text.count(old) == 1, old
-        text = text.replace(old, new)
-    return text
-
-
 CATALOG = {
     "Seq2SeqEncoder": {
         "wrong": {
-            "context from the last position, padding included": _ENC_INIT + _ENC_HEAD + '''
-        out, h = self.rnn(self.embedding(src))
-        mask = (torch.arange(src.shape[1])[None, :] < lengths[:, None]).unsqueeze(-1)
-        return out * mask, out[:, -1]
-''',
-            "returns torch's h_n of shape (1, B, H)": _ENC_INIT + _ENC_HEAD + _PACKED + '''
-        return out, h
-''',
-            "outputs at padded positions not zeroed": _ENC_INIT + _ENC_HEAD + '''
-        out, _ = self.rnn(self.embedding(src))
-        return out, out[torch.arange(src.shape[0]), lengths - 1]
-''',
-            "LSTM instead of GRU (context = h)": '''
-class Seq2SeqEncoder(nn.Module):
-    def __init__(self, vocab_size, embed_dim, hidden_dim):
-        super().__init__()
-        self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
-        self.rnn = nn.LSTM(embed_dim, hidden_dim, batch_first=True)
-''' + _ENC_HEAD + '''
-        packed = nn.utils.rnn.pack_padded_sequence(self.embedding(src), lengths.cpu(), batch_first=True,
-                                                   enforce_sorted=False)
-        out, (h, c) = self.rnn(packed)
-        out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=src.shape[1])
-        return out, h[0]
-''',
-            "no padding_idx on the embedding": '''
-class Seq2SeqEncoder(nn.Module):
-    def __init__(self, vocab_size, embed_dim, hidden_dim):
-        super().__init__()
-        self.embedding = nn.Embedding(vocab_size, embed_dim)
-        self.rnn = nn.GRU(embed_dim, hidden_dim, batch_first=True)
-''' + _ENC_HEAD + _PACKED + '''
-        return out, h[0]
-''',
-            "GRU without batch_first (reads the batch as time)": '''
-class Seq2SeqEncoder(nn.Module):
-    def __init__(self, vocab_size, embed_dim, hidden_dim):
-        super().__init__()
-        self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
-        self.rnn = nn.GRU(embed_dim, hidden_dim)
-''' + _ENC_HEAD + '''
-        out, h = self.rnn(self.embedding(src))
-        return out, out[torch.arange(src.shape[0]), lengths - 1]
-''',
-            "reverses the source inside the encoder": _ENC_INIT + _ENC_HEAD + '''
-        idx = torch.arange(src.shape[1])[None, :].expand_as(src)
+            "context from the last position, padding included": edit(ENC, (ENC_RUN, UNPACKED + f"""\
+        mask = ({TIME} < lengths[:, None]).unsqueeze(-1)
+        return outputs * mask, outputs[:, -1]
+""")),
+            "returns torch's h_n of shape (1, B, H)": edit(ENC, ("return outputs, h_n[0]", "return outputs, h_n")),
+            "outputs at padded positions not zeroed": edit(ENC, (ENC_RUN, UNPACKED + """\
+        return outputs, outputs[torch.arange(src.shape[0]), lengths - 1]
+""")),
+            "LSTM instead of GRU (context = h)": edit(
+                ENC, ("self.rnn = nn.GRU(", "self.rnn = nn.LSTM("),
+                ("packed_outputs, h_n = self.rnn(packed)", "packed_outputs, (h_n, c_n) = self.rnn(packed)")),
+            "no padding_idx on the embedding": edit(
+                ENC, ("nn.Embedding(vocab_size, embed_dim, padding_idx=PAD)", "nn.Embedding(vocab_size, embed_dim)")),
+            "GRU without batch_first (reads the batch as time)": edit(
+                ENC, ("nn.GRU(embed_dim, hidden_dim, batch_first=True)", "nn.GRU(embed_dim, hidden_dim)"),
+                (ENC_RUN, UNPACKED + "        return outputs, outputs[torch.arange(src.shape[0]), lengths - 1]\n")),
+            "reverses the source inside the encoder": edit(ENC, ("        packed = ", f"""\
+        idx = {TIME}.expand_as(src)
         idx = torch.where(idx < lengths[:, None], lengths[:, None] - 1 - idx, idx)
-        src = src.gather(1, idx)''' + _PACKED + '''
-        return out, h[0]
-''',
-            "context one position too far (outputs[b, lengths[b]], off by one)": _ENC_INIT + _ENC_HEAD + '''
-        out, _ = self.rnn(self.embedding(src))
-        mask = torch.arange(src.shape[1])[None, :] < lengths[:, None]
-        context = out[torch.arange(src.shape[0]), lengths.clamp(max=src.shape[1] - 1)]
-        return out * mask.unsqueeze(-1), context
-''',
-            "bidirectional GRU (context twice as wide)": '''
-class Seq2SeqEncoder(nn.Module):
-    def __init__(self, vocab_size, embed_dim, hidden_dim):
-        super().__init__()
-        self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
-        self.rnn = nn.GRU(embed_dim, hidden_dim // 2 or 1, batch_first=True, bidirectional=True)
-''' + _ENC_HEAD + _PACKED + '''
-        return out, torch.cat([h[0], h[1]], -1)
-''',
+        src = src.gather(1, idx)
+        packed = """)),
+            "context one position too far (outputs[b, lengths[b]], off by one)": edit(ENC, (ENC_RUN, UNPACKED + f"""\
+        mask = {TIME} < lengths[:, None]
+        context = outputs[torch.arange(src.shape[0]), lengths.clamp(max=src.shape[1] - 1)]
+        return outputs * mask.unsqueeze(-1), context
+""")),
+            "bidirectional GRU (context twice as wide)": edit(
+                ENC, ("nn.GRU(embed_dim, hidden_dim, batch_first=True)",
+                      "nn.GRU(embed_dim, hidden_dim // 2 or 1, batch_first=True, bidirectional=True)"),
+                ("return outputs, h_n[0]", "return outputs, torch.cat([h_n[0], h_n[1]], -1)")),
         },
         "right": {
             "pack_padded_sequence": _ENC_INIT + _ENC_HEAD + _PACKED + '''
@@ -188,55 +156,27 @@ class Seq2SeqEncoder(nn.Module):
     },
     "Seq2SeqDecoder": {
         "wrong": {
-            "context ignored (GRU starts from zeros)": _decoder(_PLAIN_INIT, '''
-        h0 = torch.zeros_like(context) if state is None else state
-        out, h = self.rnn(self.embedding(tokens), h0.unsqueeze(0).contiguous())
-        return self.out(out), h[0]
-'''),
-            "always restarts from the context (state ignored)": _decoder(_PLAIN_INIT, '''
-        out, h = self.rnn(self.embedding(tokens), context.unsqueeze(0).contiguous())
-        return self.out(out), h[0]
-'''),
-            "returns the state it was given, not the new one": _decoder(_PLAIN_INIT, '''
-        h0 = context if state is None else state
-        out, h = self.rnn(self.embedding(tokens), h0.unsqueeze(0).contiguous())
-        return self.out(out), h0
-'''),
-            "softmax applied to the logits": _decoder(_PLAIN_INIT, '''
-        h0 = context if state is None else state
-        out, h = self.rnn(self.embedding(tokens), h0.unsqueeze(0).contiguous())
-        return torch.softmax(self.out(out), -1), h[0]
-'''),
-            "output layer fed the embeddings, not the GRU states": _decoder('''        self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
-        self.rnn = nn.GRU(embed_dim, hidden_dim, batch_first=True)
-        self.out = nn.Linear(hidden_dim, vocab_size)
-        self.skip = nn.Linear(embed_dim, hidden_dim)
-''', '''
-        h0 = context if state is None else state
-        out, h = self.rnn(self.embedding(tokens), h0.unsqueeze(0).contiguous())
-        return self.out(self.skip(self.embedding(tokens))), h[0]
-'''),
-            "context added to the embeddings instead of used as the initial state": _decoder('''        self.embedding = nn.Embedding(vocab_size, hidden_dim, padding_idx=0)
-        self.rnn = nn.GRU(hidden_dim, hidden_dim, batch_first=True)
-        self.out = nn.Linear(hidden_dim, vocab_size)
-''', '''
-        h0 = torch.zeros_like(context) if state is None else state
-        out, h = self.rnn(self.embedding(tokens) + context.unsqueeze(1), h0.unsqueeze(0).contiguous())
-        return self.out(out), h[0]
-'''),
-            "returns torch's h_n of shape (1, B, H)": _decoder(_PLAIN_INIT, '''
-        h0 = context if state is None else state
-        out, h = self.rnn(self.embedding(tokens), h0.unsqueeze(0).contiguous())
-        return self.out(out), h
-'''),
-            "no padding_idx on the embedding": _decoder('''        self.embedding = nn.Embedding(vocab_size, embed_dim)
-        self.rnn = nn.GRU(embed_dim, hidden_dim, batch_first=True)
-        self.out = nn.Linear(hidden_dim, vocab_size)
-''', '''
-        h0 = context if state is None else state
-        out, h = self.rnn(self.embedding(tokens), h0.unsqueeze(0).contiguous())
-        return self.out(out), h[0]
-'''),
+            "context ignored (GRU starts from zeros)": edit(
+                DEC, (START, "start = torch.zeros_like(context) if state is None else state")),
+            "always restarts from the context (state ignored)": edit(DEC, (START, "start = context")),
+            "returns the state it was given, not the new one": edit(
+                DEC, ("return self.out(outputs), h_n[0]", "return self.out(outputs), start")),
+            "softmax applied to the logits": edit(
+                DEC, ("return self.out(outputs), h_n[0]", "return torch.softmax(self.out(outputs), dim=-1), h_n[0]")),
+            "output layer fed the embeddings, not the GRU states": edit(
+                DEC, ("        self.out = nn.Linear(hidden_dim, vocab_size)\n",
+                      "        self.out = nn.Linear(hidden_dim, vocab_size)\n        self.skip = nn.Linear(embed_dim, hidden_dim)\n"),
+                ("return self.out(outputs)", "return self.out(self.skip(self.embedding(tokens)))")),
+            "context added to the embeddings instead of used as the initial state": edit(
+                DEC, ("nn.Embedding(vocab_size, embed_dim, padding_idx=PAD)",
+                      "nn.Embedding(vocab_size, hidden_dim, padding_idx=PAD)"),
+                ("nn.GRU(embed_dim, hidden_dim,", "nn.GRU(hidden_dim, hidden_dim,"),
+                (START, "start = torch.zeros_like(context) if state is None else state"),
+                ("self.rnn(self.embedding(tokens), ", "self.rnn(self.embedding(tokens) + context.unsqueeze(1), ")),
+            "returns torch's h_n of shape (1, B, H)": edit(
+                DEC, ("return self.out(outputs), h_n[0]", "return self.out(outputs), h_n")),
+            "no padding_idx on the embedding": edit(
+                DEC, ("nn.Embedding(vocab_size, embed_dim, padding_idx=PAD)", "nn.Embedding(vocab_size, embed_dim)")),
         },
         "right": {
             "one GRU call": _decoder(_PLAIN_INIT, '''
@@ -261,34 +201,18 @@ class Seq2SeqEncoder(nn.Module):
     },
     "PeekyDecoder": {
         "wrong": {
-            "context only at the GRU input (output layer does not peek)": _decoder('''        self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
-        self.rnn = nn.GRU(embed_dim + hidden_dim, hidden_dim, batch_first=True)
-        self.out = nn.Linear(hidden_dim, vocab_size)
-''', '''
-        peek = context.unsqueeze(1).expand(-1, tokens.shape[1], -1)
-        h0 = context if state is None else state
-        out, h = self.rnn(torch.cat([self.embedding(tokens), peek], -1), h0.unsqueeze(0).contiguous())
-        return self.out(out), h[0]
-''', "PeekyDecoder"),
-            "context first in the GRU input": _decoder(_PEEKY_INIT, '''
-        peek = context.unsqueeze(1).expand(-1, tokens.shape[1], -1)
-        h0 = context if state is None else state
-        out, h = self.rnn(torch.cat([peek, self.embedding(tokens)], -1), h0.unsqueeze(0).contiguous())
-        return self.out(torch.cat([out, peek], -1)), h[0]
-''', "PeekyDecoder"),
-            "context first in the output layer's input": _decoder(_PEEKY_INIT, '''
-        peek = context.unsqueeze(1).expand(-1, tokens.shape[1], -1)
-        h0 = context if state is None else state
-        out, h = self.rnn(torch.cat([self.embedding(tokens), peek], -1), h0.unsqueeze(0).contiguous())
-        return self.out(torch.cat([peek, out], -1)), h[0]
-''', "PeekyDecoder"),
-            "starts from zeros instead of the context": _decoder(_PEEKY_INIT, '''
-        peek = context.unsqueeze(1).expand(-1, tokens.shape[1], -1)
-        h0 = torch.zeros_like(context) if state is None else state
-        out, h = self.rnn(torch.cat([self.embedding(tokens), peek], -1), h0.unsqueeze(0).contiguous())
-        return self.out(torch.cat([out, peek], -1)), h[0]
-''', "PeekyDecoder"),
-            "peeks at the running state instead of the context (loop)": _decoder(_PEEKY_INIT, '''
+            "context only at the GRU input (output layer does not peek)": edit(
+                PEEKY, ("nn.Linear(2 * hidden_dim, vocab_size)", "nn.Linear(hidden_dim, vocab_size)"),
+                ("self.out(torch.cat([outputs, peek], dim=-1))", "self.out(outputs)")),
+            "context first in the GRU input": edit(
+                PEEKY, ("torch.cat([self.embedding(tokens), peek], dim=-1)",
+                        "torch.cat([peek, self.embedding(tokens)], dim=-1)")),
+            "context first in the output layer's input": edit(
+                PEEKY, ("torch.cat([outputs, peek], dim=-1)", "torch.cat([peek, outputs], dim=-1)")),
+            "starts from zeros instead of the context": edit(
+                PEEKY, (START, "start = torch.zeros_like(context) if state is None else state")),
+            "peeks at the running state instead of the context (loop)": edit(
+                PEEKY, (PEEKY[PEEKY.index(PEEK):], """\
         h = (context if state is None else state)[None].contiguous()
         logits = []
         for t in range(tokens.shape[1]):
@@ -296,21 +220,13 @@ class Seq2SeqEncoder(nn.Module):
             logits.append(self.out(torch.cat([o, h.transpose(0, 1)], -1)))
             h = h_new
         return torch.cat(logits, 1), h[0]
-''', "PeekyDecoder"),
-            "context used only on the first call (state given: zeros peeked)": _decoder(_PEEKY_INIT, '''
-        peek = context if state is None else torch.zeros_like(context)
-        peek = peek.unsqueeze(1).expand(-1, tokens.shape[1], -1)
-        h0 = context if state is None else state
-        out, h = self.rnn(torch.cat([self.embedding(tokens), peek], -1), h0.unsqueeze(0).contiguous())
-        return self.out(torch.cat([out, peek], -1)), h[0]
-''', "PeekyDecoder"),
-            "context peeked only at the first position": _decoder(_PEEKY_INIT, '''
-        peek = torch.zeros(tokens.shape[0], tokens.shape[1], context.shape[1], dtype=context.dtype)
+""")),
+            "context used only on the first call (state given: zeros peeked)": edit(
+                PEEKY, ("peek = context.unsqueeze(1)", "peek = (context if state is None else torch.zeros_like(context)).unsqueeze(1)")),
+            "context peeked only at the first position": edit(PEEKY, (PEEK, """\
+        peek = context.new_zeros(tokens.shape[0], tokens.shape[1], context.shape[1])
         peek[:, 0] = context
-        h0 = context if state is None else state
-        out, h = self.rnn(torch.cat([self.embedding(tokens), peek], -1), h0.unsqueeze(0).contiguous())
-        return self.out(torch.cat([out, peek], -1)), h[0]
-''', "PeekyDecoder"),
+""")),
         },
         "right": {
             "expand and concatenate": _decoder(_PEEKY_INIT, _PEEKY_OK, "PeekyDecoder"),
@@ -337,46 +253,27 @@ class Seq2SeqEncoder(nn.Module):
     },
     "greedy_decode": {
         "wrong": {
-            "BOS kept as the first output token": _greedy_with(("        for i in range(max_len):\n",
-                                                           "        out[:, 0] = bos_id\n        for i in range(1, max_len):\n")),
-            "keeps writing after EOS (no PAD)": _greedy_with(("out[:, i] = tok[:, 0].masked_fill(done, 0)", "out[:, i] = tok[:, 0]")),
-            "stops the whole batch at the first EOS": _GREEDY_HEAD + '''
-    out = torch.zeros(B, max_len, dtype=torch.long)
-    with torch.no_grad():
-        _, ctx = model.encoder(src)
-        tok, state = torch.full((B, 1), bos_id), None
-        for i in range(max_len):
-            logits, state = model.decoder(tok, ctx, state)
-            tok = logits[:, -1].argmax(-1, keepdim=True)
-            out[:, i] = tok[:, 0]
-            if (tok == eos_id).any():
-                break
-    return out
-''',
-            "feeds BOS at every step": _GREEDY_HEAD + '''
-    out = torch.zeros(B, max_len, dtype=torch.long)
-    done = torch.zeros(B, dtype=torch.bool)
-    with torch.no_grad():
-        _, ctx = model.encoder(src)
-        state = None
-        for i in range(max_len):
-            logits, state = model.decoder(torch.full((B, 1), bos_id), ctx, state)
-            tok = logits[:, -1].argmax(-1)
-            out[:, i] = tok.masked_fill(done, 0)
-            done |= tok == eos_id
-            if done.all():
-                break
-    return out
-''',
-            "state not passed on (restarts from the context every step)": _greedy_with(
-                ("logits, state = model.decoder(tok, ctx, state)", "logits, _ = model.decoder(tok, ctx, None)")),
-            "hard-codes BOS = 1 and EOS = 2": _greedy_with(("torch.full((B, 1), bos_id, device=src.device)", "torch.full((B, 1), 1, device=src.device)"),
-                                                       ("== eos_id", "== 2")),
-            "drops the EOS (PAD from the EOS on)": _greedy_with(("            out[:, i] = tok[:, 0].masked_fill(done, 0)\n            done |= tok[:, 0] == eos_id\n",
-                                                            "            done |= tok[:, 0] == eos_id\n            out[:, i] = tok[:, 0].masked_fill(done, 0)\n")),
-            "never stops early (always max_len decoder calls)": _greedy_with(("            if done.all():\n                break\n", "")),
-            "generates one token too few": _greedy_with(("range(max_len)", "range(max_len - 1)")),
-            "reads logits[:, 1] instead of logits[:, -1]": _greedy_with(("logits[:, -1]", "logits[:, 1]")),
+            "BOS kept as the first output token": edit(
+                GREEDY, ("        for i in range(max_len):\n", "        out[:, 0] = bos_id\n        for i in range(1, max_len):\n")),
+            "keeps writing after EOS (no PAD)": edit(
+                GREEDY, ("out[:, i] = token[:, 0].masked_fill(finished, PAD)", "out[:, i] = token[:, 0]")),
+            "stops the whole batch at the first EOS": edit(
+                GREEDY, ("            finished |= token[:, 0] == eos_id\n            if bool(finished.all()):\n",
+                         "            if bool((token == eos_id).any()):\n")),
+            "feeds BOS at every step": edit(
+                GREEDY, ("model.decoder(token, context, state)",
+                         "model.decoder(torch.full((batch, 1), bos_id, dtype=torch.long, device=src.device), context, state)")),
+            "state not passed on (restarts from the context every step)": edit(
+                GREEDY, ("logits, state = model.decoder(token, context, state)", "logits, _ = model.decoder(token, context, None)")),
+            "hard-codes BOS = 1 and EOS = 2": edit(
+                GREEDY, ("torch.full((batch, 1), bos_id,", "torch.full((batch, 1), 1,"), ("== eos_id", "== 2")),
+            "drops the EOS (PAD from the EOS on)": edit(
+                GREEDY, ("            out[:, i] = token[:, 0].masked_fill(finished, PAD)\n            finished |= token[:, 0] == eos_id\n",
+                         "            finished |= token[:, 0] == eos_id\n            out[:, i] = token[:, 0].masked_fill(finished, PAD)\n")),
+            "never stops early (always max_len decoder calls)": edit(
+                GREEDY, ("            if bool(finished.all()):\n                break\n", "")),
+            "generates one token too few": edit(GREEDY, ("range(max_len)", "range(max_len - 1)")),
+            "reads logits[:, 1] instead of logits[:, -1]": edit(GREEDY, ("logits[:, -1]", "logits[:, 1]")),
         },
         "right": {
             "masked_fill and a finished flag": _GREEDY_FLAG,

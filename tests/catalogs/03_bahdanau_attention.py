@@ -1,8 +1,28 @@
 """Wrong and correct versions of notebook 03's graded items (see qa/discrimination.py).
 
-Each wrong version is a mistake a learner plausibly makes; each must fail at least one of the item's tests.
-Each correct version is a different but valid way to write the item; each must pass all of them.
+Each wrong version is a mistake a learner plausibly makes, written as an edit of the solution (qa/catalog.py); each
+must fail at least one of the item's tests. Each correct version is a different but valid way to write the item;
+each must pass all of them.
 """
+
+from qa.catalog import edit, solutions
+
+S = solutions("03_bahdanau_attention")
+MS, ATT, DEC = S["masked_softmax"], S["AdditiveAttention"], S["AttentionDecoder"]
+MS_MASKED = MS[MS.index("    filled = "):]
+MS_VALIDATION = MS[MS.index("    if mask.dtype != torch.bool:"):MS.index("    filled = ")]
+NO_MASK = "        return torch.softmax(scores, dim=-1)\n"
+MINUS_INF_BIAS = 'bias = torch.zeros(mask.shape, dtype=scores.dtype).masked_fill(~mask, float("-inf"))'
+TANH = "hidden = torch.tanh(self.query_proj(q)[:, :, None, :] + self.key_proj(keys)[:, None, :, :])"
+LINEAR = "hidden = self.query_proj(q)[:, :, None, :] + self.key_proj(keys)[:, None, :, :]"
+WEIGHTS = "        weights = masked_softmax(scores, mask)\n"
+GIVEN_CHECK = ATT[ATT.index("        check_additive_inputs("):ATT.index("        single = ")]
+MASK_CHECK = ATT[ATT.index("        if mask is not None:\n            expected"):ATT.index("        hidden = ")]
+ATTEND = "        context, weights = self.attention(hidden, enc_outputs, enc_outputs, src_mask)\n"
+GRU = "        hidden = self.gru(torch.cat([self.embedding(token), context], dim=-1), hidden)\n"
+READOUT = "        logits = self.out(torch.cat([hidden, context], dim=-1))\n"
+STEP_CHECK = DEC[DEC.index("        check_step_inputs("):DEC.index(ATTEND)]
+
 
 _MS_VALIDATE = '''
     if scores.dim() == 0:
@@ -104,76 +124,30 @@ def _decoder(step: str = _DEC_STEP, forward: str = _DEC_FORWARD, init: str = _DE
 CATALOG = {
     "masked_softmax": {
         "wrong": {
-            "mask ignored": '''
-def masked_softmax(scores, mask=None):''' + _MS_VALIDATE + '''
-    return torch.softmax(scores, dim=-1)
-''',
-            "mask inverted (True treated as padding, as in nn.MultiheadAttention)": '''
-def masked_softmax(scores, mask=None):''' + _MS_VALIDATE + '''
-    if mask is None:
-        return torch.softmax(scores, -1)
-    return torch.softmax(scores.masked_fill(mask, torch.finfo(scores.dtype).min), -1) * ~mask
-''',
-            "fills with -1e9 (fully masked rows become uniform, or NaN in float16)": '''
-def masked_softmax(scores, mask=None):''' + _MS_VALIDATE + '''
-    if mask is None:
-        return torch.softmax(scores, -1)
-    return torch.softmax(scores.masked_fill(~mask, -1e9), dim=-1)
-''',
-            "finfo.min fill, fully masked rows left uniform": '''
-def masked_softmax(scores, mask=None):''' + _MS_VALIDATE + '''
-    if mask is None:
-        return torch.softmax(scores, -1)
-    return torch.softmax(scores.masked_fill(~mask, torch.finfo(scores.dtype).min), dim=-1)
-''',
-            "additive -inf mask, then nan_to_num (NaN gradients on empty rows)": '''
-def masked_softmax(scores, mask=None):''' + _MS_VALIDATE + '''
-    if mask is None:
-        return torch.softmax(scores, -1)
-    bias = torch.zeros(mask.shape, dtype=scores.dtype).masked_fill(~mask, float("-inf"))
+            "mask ignored": edit(MS, (MS_MASKED, "    return torch.softmax(scores, dim=-1)\n")),
+            "mask inverted (True treated as padding, as in nn.MultiheadAttention)": edit(
+                MS, ("masked_fill(~mask,", "masked_fill(mask,"), ("return weights * mask", "return weights * ~mask")),
+            "fills with -1e9 (fully masked rows become uniform, or NaN in float16)": edit(
+                MS, (MS_MASKED, "    return torch.softmax(scores.masked_fill(~mask, -1e9), dim=-1)\n")),
+            "finfo.min fill, fully masked rows left uniform": edit(MS, ("return weights * mask", "return weights")),
+            "additive -inf mask, then nan_to_num (NaN gradients on empty rows)": edit(MS, (MS_MASKED, f"""\
+    {MINUS_INF_BIAS}
     return torch.nan_to_num(torch.softmax(scores + bias, dim=-1), nan=0.0)
-''',
-            "additive -inf mask, empty rows replaced by zeros with torch.where (NaN gradients)": '''
-def masked_softmax(scores, mask=None):''' + _MS_VALIDATE + '''
-    if mask is None:
-        return torch.softmax(scores, -1)
-    bias = torch.zeros(mask.shape, dtype=scores.dtype).masked_fill(~mask, float("-inf"))
+""")),
+            "additive -inf mask, empty rows replaced by zeros with torch.where (NaN gradients)": edit(MS, (MS_MASKED, f"""\
+    {MINUS_INF_BIAS}
     w = torch.softmax(scores + bias, dim=-1)
     return torch.where(mask.expand(scores.shape).any(-1, keepdim=True), w, torch.zeros_like(w))
-''',
-            "softmax first, then zero the padding and renormalise (0/0 when masked scores are large)": '''
-def masked_softmax(scores, mask=None):''' + _MS_VALIDATE + '''
-    if mask is None:
-        return torch.softmax(scores, -1)
-    w = torch.softmax(scores, dim=-1) * mask
-    return w / w.sum(-1, keepdim=True)
-''',
-            "softmax first, then zero the padding without renormalising": '''
-def masked_softmax(scores, mask=None):''' + _MS_VALIDATE + '''
-    if mask is None:
-        return torch.softmax(scores, -1)
-    return torch.softmax(scores, dim=-1) * mask
-''',
-            "normalises over the first axis": '''
-def masked_softmax(scores, mask=None):''' + _MS_VALIDATE + '''
-    if mask is None:
-        return torch.softmax(scores, 0)
-    return torch.softmax(scores.masked_fill(~mask, torch.finfo(scores.dtype).min), dim=0) * mask
-''',
-            "no validation (a float 0/1 mask is silently accepted)": '''
-def masked_softmax(scores, mask=None):
-    if mask is None:
-        return torch.softmax(scores, -1)
-    mask = mask.bool()
-    return torch.softmax(scores.masked_fill(~mask, torch.finfo(scores.dtype).min), dim=-1) * mask
-''',
-            "always computes in float32": '''
-def masked_softmax(scores, mask=None):''' + _MS_VALIDATE + '''
-    scores = scores.float()
-    if mask is None:
-        return torch.softmax(scores, -1)
-    return torch.softmax(scores.masked_fill(~mask, torch.finfo(torch.float32).min), dim=-1) * mask
-''',
+""")),
+            "softmax first, then zero the padding and renormalise (0/0 when masked scores are large)": edit(
+                MS, (MS_MASKED, "    w = torch.softmax(scores, dim=-1) * mask\n    return w / w.sum(-1, keepdim=True)\n")),
+            "softmax first, then zero the padding without renormalising": edit(
+                MS, (MS_MASKED, "    return torch.softmax(scores, dim=-1) * mask\n")),
+            "normalises over the first axis": edit(
+                MS, (NO_MASK, "        return torch.softmax(scores, dim=0)\n"),
+                ("torch.softmax(filled, dim=-1)", "torch.softmax(filled, dim=0)")),
+            "no validation (a float 0/1 mask is silently accepted)": edit(MS, (MS_VALIDATION, "    mask = mask.bool()\n")),
+            "always computes in float32": edit(MS, ("    if mask is None:\n", "    scores = scores.float()\n    if mask is None:\n")),
         },
         "right": {
             "masked_fill with -inf, then nan_to_num (masked_fill blocks the NaN gradient)": '''
@@ -227,67 +201,28 @@ def masked_softmax(scores, mask=None):''' + _MS_VALIDATE + '''
     },
     "AdditiveAttention": {
         "wrong": {
-            "softmax over the queries instead of the keys": _attention(_ATT_SCORES + '''
+            "softmax over the queries instead of the keys": edit(ATT, (WEIGHTS, """\
         if mask is not None:
             scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
         weights = torch.softmax(scores, dim=-2) * (mask if mask is not None else 1)
-        context = weights @ values
-'''),
-            "mask ignored": _attention(_ATT_SCORES + '''
-        weights = masked_softmax(scores, None)
-        context = weights @ values
-'''),
-            "mask inverted": _attention(_ATT_SCORES + '''
-        weights = masked_softmax(scores, None if mask is None else ~mask)
-        context = weights @ values
-'''),
-            "context is the weighted sum of the keys, not the values": _attention(_ATT_SCORES + '''
-        weights = masked_softmax(scores, mask)
-        context = weights @ keys
-'''),
-            "no tanh (the score is linear in query and key)": _attention('''
-        scores = self.v(self.query_proj(q)[:, :, None] + self.key_proj(keys)[:, None]).squeeze(-1)
-        weights = masked_softmax(scores, mask)
-        context = weights @ values
-'''),
-            "multiplies the projections instead of adding them": _attention('''
-        scores = self.v(torch.tanh(self.query_proj(q)[:, :, None] * self.key_proj(keys)[:, None])).squeeze(-1)
-        weights = masked_softmax(scores, mask)
-        context = weights @ values
-'''),
-            "projections with bias": _attention(_ATT_SCORES + '''
-        weights = masked_softmax(scores, mask)
-        context = weights @ values
-''', init='''
-    def __init__(self, query_dim, key_dim, attn_dim):
-        super().__init__()
-        self.query_proj = nn.Linear(query_dim, attn_dim)
-        self.key_proj = nn.Linear(key_dim, attn_dim)
-        self.v = nn.Linear(attn_dim, 1)
-'''),
-            "context from the raw scores (no softmax)": _attention(_ATT_SCORES + '''
-        weights = scores.masked_fill(~mask, 0.0) if mask is not None else scores
-        context = weights @ values
-'''),
-            "tanh applied after v": _attention('''
-        scores = torch.tanh(self.v(self.query_proj(q)[:, :, None] + self.key_proj(keys)[:, None])).squeeze(-1)
-        weights = masked_softmax(scores, mask)
-        context = weights @ values
-'''),
-            "no shape checks (mismatched inputs broadcast or fail with a RuntimeError)": '''
-class AdditiveAttention(nn.Module):''' + _ATT_INIT + '''
-    def forward(self, query, keys, values, mask=None):
-        single = query.dim() == 2
-        q = query[:, None] if single else query
-        if mask is not None and single:
-            mask = mask[:, None]
-        scores = self.v(torch.tanh(self.query_proj(q)[:, :, None] + self.key_proj(keys)[:, None])).squeeze(-1)
-        weights = masked_softmax(scores, mask)
-        context = weights @ values
-        if single:
-            return context[:, 0], weights[:, 0]
-        return context, weights
-''',
+""")),
+            "mask ignored": edit(ATT, ("masked_softmax(scores, mask)", "masked_softmax(scores, None)")),
+            "mask inverted": edit(ATT, ("masked_softmax(scores, mask)", "masked_softmax(scores, None if mask is None else ~mask)")),
+            "context is the weighted sum of the keys, not the values": edit(
+                ATT, ("context = weights @ values", "context = weights @ keys")),
+            "no tanh (the score is linear in query and key)": edit(ATT, (TANH, LINEAR)),
+            "multiplies the projections instead of adding them": edit(
+                ATT, ("[:, :, None, :] + self.key_proj", "[:, :, None, :] * self.key_proj")),
+            "projections with bias": edit(
+                ATT, ("nn.Linear(query_dim, attn_dim, bias=False)", "nn.Linear(query_dim, attn_dim)"),
+                ("nn.Linear(key_dim, attn_dim, bias=False)", "nn.Linear(key_dim, attn_dim)"),
+                ("nn.Linear(attn_dim, 1, bias=False)", "nn.Linear(attn_dim, 1)")),
+            "context from the raw scores (no softmax)": edit(
+                ATT, (WEIGHTS, "        weights = scores.masked_fill(~mask, 0.0) if mask is not None else scores\n")),
+            "tanh applied after v": edit(
+                ATT, (TANH, LINEAR), ("scores = self.v(hidden).squeeze(-1)", "scores = torch.tanh(self.v(hidden)).squeeze(-1)")),
+            "no shape checks (mismatched inputs broadcast or fail with a RuntimeError)": edit(
+                ATT, (GIVEN_CHECK, ""), (MASK_CHECK, "        if mask is not None and single:\n            mask = mask[:, None]\n")),
         },
         "right": {
             "einsum with the weight matrices": _attention('''
@@ -317,90 +252,29 @@ class AdditiveAttention(nn.Module):''' + _ATT_INIT + '''
     },
     "AttentionDecoder": {
         "wrong": {
-            "attends with the new state (after the GRU step), Luong style": _decoder(step='''
-    def step(self, token, hidden, enc_outputs, src_mask=None):''' + _DEC_CHECK + '''
-        context, _ = self.attention(hidden, enc_outputs, enc_outputs, src_mask)
-        hidden = self.gru(torch.cat([self.embedding(token), context], -1), hidden)
-        context, weights = self.attention(hidden, enc_outputs, enc_outputs, src_mask)
-        return self.out(torch.cat([hidden, context], -1)), hidden, weights
-'''),
-            "GRU input in the wrong order ([context; embedding])": _decoder(step='''
-    def step(self, token, hidden, enc_outputs, src_mask=None):''' + _DEC_CHECK + '''
-        context, weights = self.attention(hidden, enc_outputs, enc_outputs, src_mask)
-        hidden = self.gru(torch.cat([context, self.embedding(token)], -1), hidden)
-        return self.out(torch.cat([hidden, context], -1)), hidden, weights
-'''),
-            "readout from the old state": _decoder(step='''
-    def step(self, token, hidden, enc_outputs, src_mask=None):''' + _DEC_CHECK + '''
-        context, weights = self.attention(hidden, enc_outputs, enc_outputs, src_mask)
-        new = self.gru(torch.cat([self.embedding(token), context], -1), hidden)
-        return self.out(torch.cat([hidden, context], -1)), new, weights
-'''),
-            "context only in the readout (zeros fed to the GRU)": _decoder(step='''
-    def step(self, token, hidden, enc_outputs, src_mask=None):''' + _DEC_CHECK + '''
-        context, weights = self.attention(hidden, enc_outputs, enc_outputs, src_mask)
-        hidden = self.gru(torch.cat([self.embedding(token), torch.zeros_like(context)], -1), hidden)
-        return self.out(torch.cat([hidden, context], -1)), hidden, weights
-'''),
-            "source mask not passed to the attention": _decoder(step='''
-    def step(self, token, hidden, enc_outputs, src_mask=None):''' + _DEC_CHECK + '''
-        context, weights = self.attention(hidden, enc_outputs, enc_outputs)
-        hidden = self.gru(torch.cat([self.embedding(token), context], -1), hidden)
-        return self.out(torch.cat([hidden, context], -1)), hidden, weights
-'''),
-            "forward restarts every step from the initial state": _decoder(forward='''
-    def forward(self, tgt_in, hidden, enc_outputs, src_mask=None):
-        if tgt_in.dim() != 2:
-            raise ValueError("tgt_in must be 2-D")
-        logits, weights = [], []
-        for t in range(tgt_in.shape[1]):
-            lg, _, w = self.step(tgt_in[:, t], hidden, enc_outputs, src_mask)
-            logits.append(lg)
-            weights.append(w)
-        return torch.stack(logits, 1), torch.stack(weights, 1)
-'''),
-            "forward feeds its own predictions instead of the target (no teacher forcing)": _decoder(forward='''
-    def forward(self, tgt_in, hidden, enc_outputs, src_mask=None):
-        if tgt_in.dim() != 2:
-            raise ValueError("tgt_in must be 2-D")
-        logits, weights = [], []
-        token = tgt_in[:, 0]
-        for t in range(tgt_in.shape[1]):
-            lg, hidden, w = self.step(token, hidden, enc_outputs, src_mask)
-            token = lg.argmax(-1)
-            logits.append(lg)
-            weights.append(w)
-        return torch.stack(logits, 1), torch.stack(weights, 1)
-'''),
-            "weights stacked as (B, S, T)": _decoder(forward='''
-    def forward(self, tgt_in, hidden, enc_outputs, src_mask=None):
-        if tgt_in.dim() != 2:
-            raise ValueError("tgt_in must be 2-D")
-        logits, weights = [], []
-        for t in range(tgt_in.shape[1]):
-            lg, hidden, w = self.step(tgt_in[:, t], hidden, enc_outputs, src_mask)
-            logits.append(lg)
-            weights.append(w)
-        return torch.stack(logits, 1), torch.stack(weights, 2)
-'''),
-            "detaches the hidden state between steps (no gradient through time)": _decoder(forward='''
-    def forward(self, tgt_in, hidden, enc_outputs, src_mask=None):
-        if tgt_in.dim() != 2:
-            raise ValueError("tgt_in must be 2-D")
-        logits, weights = [], []
-        for t in range(tgt_in.shape[1]):
-            lg, hidden, w = self.step(tgt_in[:, t], hidden, enc_outputs, src_mask)
-            hidden = hidden.detach()
-            logits.append(lg)
-            weights.append(w)
-        return torch.stack(logits, 1), torch.stack(weights, 1)
-'''),
-            "no shape checks in step": _decoder(step='''
-    def step(self, token, hidden, enc_outputs, src_mask=None):
-        context, weights = self.attention(hidden, enc_outputs, enc_outputs, src_mask)
-        hidden = self.gru(torch.cat([self.embedding(token), context], -1), hidden)
-        return self.out(torch.cat([hidden, context], -1)), hidden, weights
-'''),
+            "attends with the new state (after the GRU step), Luong style": edit(
+                DEC, (ATTEND + GRU, ATTEND.replace("context, weights", "context, _") + GRU + ATTEND)),
+            "GRU input in the wrong order ([context; embedding])": edit(
+                DEC, ("torch.cat([self.embedding(token), context], dim=-1)", "torch.cat([context, self.embedding(token)], dim=-1)")),
+            "readout from the old state": edit(
+                DEC, (GRU + READOUT + "        return logits, hidden, weights",
+                      GRU.replace("        hidden = ", "        new = ") + READOUT + "        return logits, new, weights")),
+            "context only in the readout (zeros fed to the GRU)": edit(
+                DEC, ("torch.cat([self.embedding(token), context], dim=-1)",
+                      "torch.cat([self.embedding(token), torch.zeros_like(context)], dim=-1)")),
+            "source mask not passed to the attention": edit(
+                DEC, ("self.attention(hidden, enc_outputs, enc_outputs, src_mask)", "self.attention(hidden, enc_outputs, enc_outputs)")),
+            "forward restarts every step from the initial state": edit(
+                DEC, ("logits, hidden, weights = self.step(tgt_in[:, t], hidden,", "logits, _, weights = self.step(tgt_in[:, t], hidden,")),
+            "forward feeds its own predictions instead of the target (no teacher forcing)": edit(
+                DEC, ("        for t in range(tgt_in.shape[1]):\n            logits, hidden, weights = self.step(tgt_in[:, t], hidden,",
+                      "        token = tgt_in[:, 0]\n        for t in range(tgt_in.shape[1]):\n"
+                      "            logits, hidden, weights = self.step(token, hidden,"),
+                ("            all_logits.append(logits)\n", "            token = logits.argmax(-1)\n            all_logits.append(logits)\n")),
+            "weights stacked as (B, S, T)": edit(DEC, ("torch.stack(all_weights, dim=1)", "torch.stack(all_weights, dim=2)")),
+            "detaches the hidden state between steps (no gradient through time)": edit(
+                DEC, ("            all_logits.append(logits)\n", "            hidden = hidden.detach()\n            all_logits.append(logits)\n")),
+            "no shape checks in step": edit(DEC, (STEP_CHECK, "")),
         },
         "right": {
             "forward with its own loop (embeddings looked up once)": _decoder(forward='''

@@ -1,8 +1,19 @@
 """Wrong and correct versions of notebook 04's graded items (see qa/discrimination.py).
 
-Each wrong version is a mistake a learner plausibly makes; each must fail at least one of the item's tests.
-Each correct version is a different but valid way to write the item; each must pass all of them.
+Each wrong version is a mistake a learner plausibly makes, written as an edit of the solution (qa/catalog.py); each
+must fail at least one of the item's tests. Each correct version is a different but valid way to write the item;
+each must pass all of them.
 """
+
+from qa.catalog import edit, solutions
+
+S = solutions("04_senet")
+GAP, SE, RES = S["global_average_pool"], S["SEBlock"], S["SEResidualBlock"]
+MEAN = "return x.mean(dim=(2, 3))"
+GATE = "torch.sigmoid(self.fc2(torch.relu(self.fc1(squeezed))))"
+SE_CHECK = SE[SE.index("        if x.dim() != 4"):SE.index("        squeezed = ")]
+RES_CHECK = RES[RES.index("        if x.dim() != 4"):RES.index("        branch = ")]
+
 
 _GAP_CHECK = '''
     if x.dim() != 4:
@@ -59,44 +70,18 @@ def _res(body: str, init: str = _RES_INIT) -> str:
 CATALOG = {
     "global_average_pool": {
         "wrong": {
-            "averages over channels and height (dims 1, 2)": '''
-def global_average_pool(x):''' + _GAP_CHECK + '''
-    return x.mean(dim=(1, 2))
-''',
-            "sums instead of averaging": '''
-def global_average_pool(x):''' + _GAP_CHECK + '''
-    return x.sum(dim=(2, 3))
-''',
-            "global max pooling": '''
-def global_average_pool(x):''' + _GAP_CHECK + '''
-    return x.amax(dim=(2, 3))
-''',
-            "keeps the pooled dimensions, (B, C, 1, 1)": '''
-def global_average_pool(x):''' + _GAP_CHECK + '''
-    return x.mean(dim=(2, 3), keepdim=True)
-''',
-            "calls the built-in adaptive_avg_pool2d": '''
-import torch.nn.functional as _F
-def global_average_pool(x):''' + _GAP_CHECK + '''
-    return _F.adaptive_avg_pool2d(x, 1).flatten(1)
-''',
-            "calls avg_pool2d with a full-size kernel": '''
-import torch.nn.functional as _F
-def global_average_pool(x):''' + _GAP_CHECK + '''
-    return _F.avg_pool2d(x, kernel_size=tuple(x.shape[2:])).flatten(1)
-''',
-            "divides by H·H (assumes a square map)": '''
-def global_average_pool(x):''' + _GAP_CHECK + '''
-    return x.sum(dim=(2, 3)) / (x.shape[2] * x.shape[2])
-''',
-            "no validation (a 3-D input is silently pooled)": '''
-def global_average_pool(x):
-    return x.mean(dim=(-2, -1))
-''',
-            "always returns float32": '''
-def global_average_pool(x):''' + _GAP_CHECK + '''
-    return x.float().mean(dim=(2, 3))
-''',
+            "averages over channels and height (dims 1, 2)": edit(GAP, (MEAN, "return x.mean(dim=(1, 2))")),
+            "sums instead of averaging": edit(GAP, (MEAN, "return x.sum(dim=(2, 3))")),
+            "global max pooling": edit(GAP, (MEAN, "return x.amax(dim=(2, 3))")),
+            "keeps the pooled dimensions, (B, C, 1, 1)": edit(GAP, (MEAN, "return x.mean(dim=(2, 3), keepdim=True)")),
+            "calls the built-in adaptive_avg_pool2d": "import torch.nn.functional as _F\n" + edit(
+                GAP, (MEAN, "return _F.adaptive_avg_pool2d(x, 1).flatten(1)")),
+            "calls avg_pool2d with a full-size kernel": "import torch.nn.functional as _F\n" + edit(
+                GAP, (MEAN, "return _F.avg_pool2d(x, kernel_size=tuple(x.shape[2:])).flatten(1)")),
+            "divides by H·H (assumes a square map)": edit(GAP, (MEAN, "return x.sum(dim=(2, 3)) / (x.shape[2] * x.shape[2])")),
+            "no validation (a 3-D input is silently pooled)": edit(
+                GAP, (GAP[GAP.index("    if x.dim() != 4"):GAP.index("    return ")], ""), (MEAN, "return x.mean(dim=(-2, -1))")),
+            "always returns float32": edit(GAP, (MEAN, "return x.float().mean(dim=(2, 3))")),
         },
         "right": {
             "sum divided by H·W": '''
@@ -115,64 +100,26 @@ def global_average_pool(x):''' + _GAP_CHECK + '''
     },
     "SEBlock": {
         "wrong": {
-            "softmax over the channels instead of a sigmoid per channel": _se('''
-        return torch.softmax(self.fc2(torch.relu(self.fc1(global_average_pool(x)))), dim=-1)
-'''),
-            "softmax written by hand (gates sum to 1)": _se('''
-        e = torch.exp(self.fc2(torch.relu(self.fc1(global_average_pool(x)))))
-        return e / e.sum(-1, keepdim=True)
-'''),
-            "no ReLU between the layers": _se('''
-        return torch.sigmoid(self.fc2(self.fc1(global_average_pool(x))))
-'''),
-            "tanh gate": _se('''
-        return torch.tanh(self.fc2(torch.relu(self.fc1(global_average_pool(x)))))
-'''),
-            "squeezes with max instead of mean": _se('''
-        return torch.sigmoid(self.fc2(torch.relu(self.fc1(x.amax(dim=(2, 3))))))
-'''),
-            "layers without bias": _se('''
-        return torch.sigmoid(self.fc2(torch.relu(self.fc1(global_average_pool(x)))))
-''', init='''
-    def __init__(self, channels, reduction=16):
-        super().__init__()
-        if channels < 1 or reduction < 1:
-            raise ValueError("bad arguments")
-        hidden = max(1, channels // reduction)
-        self.fc1 = nn.Linear(channels, hidden, bias=False)
-        self.fc2 = nn.Linear(hidden, channels, bias=False)
-'''),
-            "hidden width channels * reduction": _se('''
-        return torch.sigmoid(self.fc2(torch.relu(self.fc1(global_average_pool(x)))))
-''', init='''
-    def __init__(self, channels, reduction=16):
-        super().__init__()
-        if channels < 1 or reduction < 1:
-            raise ValueError("bad arguments")
-        self.fc1 = nn.Linear(channels, channels * reduction)
-        self.fc2 = nn.Linear(channels * reduction, channels)
-'''),
-            "ReLU and sigmoid swapped": _se('''
-        return torch.relu(self.fc2(torch.sigmoid(self.fc1(global_average_pool(x)))))
-'''),
-            "adds the gate instead of multiplying": _se('''
-        return torch.sigmoid(self.fc2(torch.relu(self.fc1(global_average_pool(x)))))
-''', forward='''
-    def forward(self, x):
-        return x + self.gate(x)[:, :, None, None]
-'''),
-            "scales by the squeezed features, not by the gate": _se('''
-        return torch.sigmoid(self.fc2(torch.relu(self.fc1(global_average_pool(x)))))
-''', forward='''
-    def forward(self, x):
-        self.gate(x)
-        return x * global_average_pool(x)[:, :, None, None]
-'''),
-            "no shape check (wrong channel count fails inside Linear with a RuntimeError)": '''
-class SEBlock(nn.Module):''' + _SE_INIT + '''
-    def gate(self, x):
-        return torch.sigmoid(self.fc2(torch.relu(self.fc1(global_average_pool(x)))))
-''' + _SE_FORWARD,
+            "softmax over the channels instead of a sigmoid per channel": edit(
+                SE, (GATE, "torch.softmax(self.fc2(torch.relu(self.fc1(squeezed))), dim=-1)")),
+            "softmax written by hand (gates sum to 1)": edit(
+                SE, ("        return " + GATE, "        e = torch.exp(self.fc2(torch.relu(self.fc1(squeezed))))\n"
+                                            "        return e / e.sum(-1, keepdim=True)")),
+            "no ReLU between the layers": edit(SE, (GATE, "torch.sigmoid(self.fc2(self.fc1(squeezed)))")),
+            "tanh gate": edit(SE, (GATE, "torch.tanh(self.fc2(torch.relu(self.fc1(squeezed))))")),
+            "squeezes with max instead of mean": edit(SE, ("squeezed = global_average_pool(x)", "squeezed = x.amax(dim=(2, 3))")),
+            "layers without bias": edit(
+                SE, ("nn.Linear(channels, hidden)", "nn.Linear(channels, hidden, bias=False)"),
+                ("nn.Linear(hidden, channels)", "nn.Linear(hidden, channels, bias=False)")),
+            "hidden width channels * reduction": edit(
+                SE, ("hidden = max(1, channels // reduction)", "hidden = channels * reduction")),
+            "ReLU and sigmoid swapped": edit(SE, (GATE, "torch.relu(self.fc2(torch.sigmoid(self.fc1(squeezed))))")),
+            "adds the gate instead of multiplying": edit(
+                SE, ("return x * self.gate(x)[:, :, None, None]", "return x + self.gate(x)[:, :, None, None]")),
+            "scales by the squeezed features, not by the gate": edit(
+                SE, ("return x * self.gate(x)[:, :, None, None]",
+                     "self.gate(x)\n        return x * global_average_pool(x)[:, :, None, None]")),
+            "no shape check (wrong channel count fails inside Linear with a RuntimeError)": edit(SE, (SE_CHECK, "")),
         },
         "visible": {
             "softmax over the channels instead of a sigmoid per channel": "per-channel sigmoid",
@@ -200,60 +147,31 @@ class SEBlock(nn.Module):''' + _SE_INIT + '''
     },
     "SEResidualBlock": {
         "wrong": {
-            "SE after the addition (gates the identity path too)": _res('''
-        branch = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
-        return torch.relu(self.se(x + branch))
-'''),
-            "SE on the identity path": _res('''
-        branch = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
-        return torch.relu(self.se(x) + branch)
-'''),
-            "no residual connection": _res('''
-        branch = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
-        return torch.relu(self.se(branch))
-'''),
-            "no final ReLU": _res('''
-        branch = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
-        return x + self.se(branch)
-'''),
-            "ReLU on the branch before the addition instead of after it": _res('''
-        branch = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
-        return x + torch.relu(self.se(branch))
-'''),
-            "SE before the second batch norm": _res('''
-        branch = self.bn2(self.se(self.conv2(torch.relu(self.bn1(self.conv1(x))))))
-        return torch.relu(x + branch)
-'''),
-            "SE in the middle of the branch (after the first conv)": _res('''
-        branch = self.bn2(self.conv2(self.se(torch.relu(self.bn1(self.conv1(x))))))
-        return torch.relu(x + branch)
-'''),
-            "no ReLU between the two convolutions": _res('''
-        branch = self.bn2(self.conv2(self.bn1(self.conv1(x))))
-        return torch.relu(x + self.se(branch))
-'''),
-            "convolutions with bias": _res('''
-        branch = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
-        return torch.relu(x + self.se(branch))
-''', init='''
-    def __init__(self, channels, reduction=16):
-        super().__init__()
-        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
-        self.bn1 = nn.BatchNorm2d(channels)
-        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
-        self.bn2 = nn.BatchNorm2d(channels)
-        self.se = SEBlock(channels, reduction)
-'''),
-            "one batch norm shared by both convolutions": _res('''
-        branch = self.bn1(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
-        return torch.relu(x + self.se(branch))
-'''),
-            "no shape check": '''
-class SEResidualBlock(nn.Module):''' + _RES_INIT + '''
-    def forward(self, x):
-        branch = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
-        return torch.relu(x + self.se(branch))
-''',
+            "SE after the addition (gates the identity path too)": edit(
+                RES, ("self.se(self.bn2(self.conv2(branch)))", "self.bn2(self.conv2(branch))"),
+                ("torch.relu(x + branch)", "torch.relu(self.se(x + branch))")),
+            "SE on the identity path": edit(
+                RES, ("self.se(self.bn2(self.conv2(branch)))", "self.bn2(self.conv2(branch))"),
+                ("torch.relu(x + branch)", "torch.relu(self.se(x) + branch)")),
+            "no residual connection": edit(RES, ("torch.relu(x + branch)", "torch.relu(branch)")),
+            "no final ReLU": edit(RES, ("return torch.relu(x + branch)", "return x + branch")),
+            "ReLU on the branch before the addition instead of after it": edit(
+                RES, ("return torch.relu(x + branch)", "return x + torch.relu(branch)")),
+            "SE before the second batch norm": edit(
+                RES, ("self.se(self.bn2(self.conv2(branch)))", "self.bn2(self.se(self.conv2(branch)))")),
+            "SE in the middle of the branch (after the first conv)": edit(
+                RES, ("branch = torch.relu(self.bn1(self.conv1(x)))", "branch = self.se(torch.relu(self.bn1(self.conv1(x))))"),
+                ("self.se(self.bn2(self.conv2(branch)))", "self.bn2(self.conv2(branch))")),
+            "no ReLU between the two convolutions": edit(
+                RES, ("branch = torch.relu(self.bn1(self.conv1(x)))", "branch = self.bn1(self.conv1(x))")),
+            "convolutions with bias": edit(
+                RES, ("        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)",
+                      "        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)"),
+                ("        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)",
+                 "        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)")),
+            "one batch norm shared by both convolutions": edit(
+                RES, ("self.se(self.bn2(self.conv2(branch)))", "self.se(self.bn1(self.conv2(branch)))")),
+            "no shape check": edit(RES, (RES_CHECK, "")),
         },
         "right": {
             "gate applied by hand through se.gate": _res('''

@@ -1,8 +1,23 @@
 """Wrong and correct versions of notebook 05's graded items (see qa/discrimination.py).
 
-Each wrong version is a mistake a learner plausibly makes; each must fail at least one of the item's tests.
-Each correct version is a different but valid way to write the item; each must pass all of them.
+Each wrong version is a mistake a learner plausibly makes, written as an edit of the solution (qa/catalog.py); each
+must fail at least one of the item's tests. Each correct version is a different but valid way to write the item;
+each must pass all of them.
 """
+
+from qa.catalog import edit, solutions
+
+S = solutions("05_dot_product_attention")
+SDPA, PAD, CAUSAL = S["scaled_dot_product_attention"], S["padding_mask"], S["causal_mask"]
+SCORES = "scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])"
+MASK_FILL = "        scores = scores.expand(shape).masked_fill(~mask, torch.finfo(scores.dtype).min)\n"
+ZEROING = SDPA[SDPA.index("    if mask is not None:\n        weights = "):SDPA.index("    return weights @ v")]
+INPUT_CHECKS = SDPA[SDPA.index("    if q.dim() < 2"):SDPA.index("    scores = q @")]
+MASK_CHECKS = SDPA[SDPA.index("        if mask.dtype != torch.bool:"):SDPA.index(MASK_FILL)]
+MINUS_INF = 'torch.zeros(mask.shape, dtype=scores.dtype, device=scores.device).masked_fill(~mask, float("-inf"))'
+PAD_OUT = "return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]"
+CAUSAL_OUT = "torch.ones(size, size, dtype=torch.bool, device=device).tril()"
+
 
 # Input checks shared by the attention versions below (the mistakes they illustrate are elsewhere).
 _CHECKS = '''
@@ -30,29 +45,6 @@ import torch
 def scaled_dot_product_attention(q, k, v, mask=None):''' + _CHECKS
 
 
-def _sdpa(scores: str, fill: str = "torch.finfo(s.dtype).min", softmax_dim: int = -1, zero_rows: bool = True,
-          invert: bool = False, use_mask: bool = True) -> str:
-    """A matmul version with one ingredient changed."""
-    body = f'''
-    s = {scores}
-'''
-    if use_mask:
-        body += f'''    if mask is not None:
-        s = s.masked_fill({"mask" if invert else "~mask"}, {fill})
-'''
-    body += f'''    w = torch.softmax(s, dim={softmax_dim})
-'''
-    if use_mask and zero_rows:
-        body += f'''    if mask is not None:
-        w = torch.where(({"~mask" if invert else "mask"}).any(-1, keepdim=True), w, torch.zeros((), dtype=w.dtype))
-'''
-    body += '''    return w @ v, w
-'''
-    return _HEAD + body
-
-
-_SCALED = "q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])"
-
 _PADDING_CHECKS = '''
     if lengths.dim() != 1:
         raise ValueError(f"lengths must be 1-D, got {tuple(lengths.shape)}")
@@ -77,71 +69,46 @@ def causal_mask(size, device=None):
 CATALOG = {
     "scaled_dot_product_attention": {
         "wrong": {
-            "no scale (softmax of q·k)": _sdpa("q @ k.transpose(-2, -1)"),
-            "scaled by d_k instead of its square root": _sdpa("q @ k.transpose(-2, -1) / q.shape[-1]"),
-            "scaled by sqrt(d_v) instead of sqrt(d_k)": _sdpa("q @ k.transpose(-2, -1) / math.sqrt(v.shape[-1])"),
-            "scaled by sqrt(T_k), the number of keys": _sdpa("q @ k.transpose(-2, -1) / math.sqrt(k.shape[-2])"),
-            "softmax over the queries (dim=-2)": _sdpa(_SCALED, softmax_dim=-2),
-            "mask ignored": _sdpa(_SCALED, use_mask=False),
-            "mask inverted (True treated as blocked, torch.nn style)": _sdpa(_SCALED, invert=True),
-            "masked scores filled with -1e9 (overflows float16)": _sdpa(_SCALED, fill="-1e9"),
-            "masked scores filled with -1e4 (not small enough for large scores)": _sdpa(_SCALED, fill="-1e4"),
-            "finfo.min fill, fully masked rows left uniform": _sdpa(_SCALED, zero_rows=False),
-            "additive -inf mask, NaN of fully masked rows replaced after softmax (gradient stays NaN)": _HEAD + '''
-    s = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
-    if mask is not None:
-        s = s + torch.zeros(mask.shape, dtype=s.dtype).masked_fill(~mask, float("-inf"))
-    w = torch.nan_to_num(torch.softmax(s, dim=-1), nan=0.0)
-    return w @ v, w
-''',
-            "weights returned transposed (keys × queries)": _HEAD + '''
-    s = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
-    if mask is not None:
-        s = s.masked_fill(~mask, torch.finfo(s.dtype).min)
-    w = torch.softmax(s, dim=-1)
-    if mask is not None:
-        w = torch.where(mask.any(-1, keepdim=True), w, torch.zeros((), dtype=w.dtype))
-    return w @ v, w.transpose(-2, -1)
-''',
-            "calls torch's fused kernel for the output": _HEAD + '''
-    import torch.nn.functional as F
-    s = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
-    if mask is not None:
-        s = s.masked_fill(~mask, torch.finfo(s.dtype).min)
-    w = torch.softmax(s, dim=-1)
-    if mask is not None:
-        w = torch.where(mask.any(-1, keepdim=True), w, torch.zeros((), dtype=w.dtype))
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask), w
-''',
-            "scales the queries in place (modifies the caller's tensor)": _HEAD + '''
-    with torch.no_grad():
-        q.div_(math.sqrt(q.shape[-1]))
-    s = q @ k.transpose(-2, -1)
-    if mask is not None:
-        s = s.masked_fill(~mask, torch.finfo(s.dtype).min)
-    w = torch.softmax(s, dim=-1)
-    if mask is not None:
-        w = torch.where(mask.any(-1, keepdim=True), w, torch.zeros((), dtype=w.dtype))
-    return w @ v, w
-''',
-            "no input checks (mismatched widths are a RuntimeError, not a ValueError)": '''
-import math
-import torch
-def scaled_dot_product_attention(q, k, v, mask=None):
-    s = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
-    if mask is not None:
-        s = s.masked_fill(~mask, torch.finfo(s.dtype).min)
-    w = torch.softmax(s, dim=-1)
-    if mask is not None:
-        w = torch.where(mask.any(-1, keepdim=True), w, torch.zeros((), dtype=w.dtype))
-    return w @ v, w
-''',
+            "no scale (softmax of q·k)": edit(SDPA, (SCORES, "scores = q @ k.transpose(-2, -1)")),
+            "scaled by d_k instead of its square root": edit(SDPA, ("math.sqrt(q.shape[-1])", "q.shape[-1]")),
+            "scaled by sqrt(d_v) instead of sqrt(d_k)": edit(SDPA, ("math.sqrt(q.shape[-1])", "math.sqrt(v.shape[-1])")),
+            "scaled by sqrt(T_k), the number of keys": edit(SDPA, ("math.sqrt(q.shape[-1])", "math.sqrt(k.shape[-2])")),
+            "softmax over the queries (dim=-2)": edit(SDPA, ("torch.softmax(scores, dim=-1)", "torch.softmax(scores, dim=-2)")),
+            "mask ignored": edit(SDPA, (MASK_FILL, ""), (ZEROING, "")),
+            "mask inverted (True treated as blocked, torch.nn style)": edit(
+                SDPA, ("masked_fill(~mask, torch.finfo", "masked_fill(mask, torch.finfo"),
+                ("mask.any(dim=-1", "(~mask).any(dim=-1"), ("weights.masked_fill(~mask, 0.0)", "weights.masked_fill(mask, 0.0)")),
+            "masked scores filled with -1e9 (overflows float16)": edit(SDPA, ("torch.finfo(scores.dtype).min", "-1e9")),
+            "masked scores filled with -1e4 (not small enough for large scores)": edit(
+                SDPA, ("torch.finfo(scores.dtype).min", "-1e4")),
+            "finfo.min fill, fully masked rows left uniform": edit(SDPA, (ZEROING, "")),
+            "additive -inf mask, NaN of fully masked rows replaced after softmax (gradient stays NaN)": edit(
+                SDPA, (MASK_FILL, f"        scores = scores + {MINUS_INF}\n"),
+                (ZEROING, "    weights = torch.nan_to_num(weights, nan=0.0)\n")),
+            "weights returned transposed (keys × queries)": edit(
+                SDPA, ("return weights @ v, weights", "return weights @ v, weights.transpose(-2, -1)")),
+            "calls torch's fused kernel for the output": edit(
+                SDPA, ("return weights @ v, weights",
+                       "return torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask), weights")),
+            "scales the queries in place (modifies the caller's tensor)": edit(
+                SDPA, (SCORES, "with torch.no_grad():\n        q.div_(math.sqrt(q.shape[-1]))\n"
+                               "    scores = q @ k.transpose(-2, -1)")),
+            "no input checks (mismatched widths are a RuntimeError, not a ValueError)": edit(
+                SDPA, (INPUT_CHECKS, ""), (MASK_CHECKS, "        shape = torch.broadcast_shapes(scores.shape, mask.shape)\n")),
         },
         "visible": {
             "masked scores filled with -1e9 (overflows float16)": "-1e9",
         },
         "right": {
-            "matmul, finfo.min fill, fully masked rows zeroed with where": _sdpa(_SCALED),
+            "matmul, finfo.min fill, fully masked rows zeroed with where": _HEAD + '''
+    s = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
+    if mask is not None:
+        s = s.masked_fill(~mask, torch.finfo(s.dtype).min)
+    w = torch.softmax(s, dim=-1)
+    if mask is not None:
+        w = torch.where(mask.any(-1, keepdim=True), w, torch.zeros((), dtype=w.dtype))
+    return w @ v, w
+''',
             "einsum, -inf fill, softmax written out with a safe denominator": _HEAD + '''
     s = torch.einsum("...qd,...kd->...qk", q, k) * (1.0 / math.sqrt(q.shape[-1]))
     if mask is not None:
@@ -194,27 +161,17 @@ def scaled_dot_product_attention(q, k, v, mask=None):
     },
     "padding_mask": {
         "wrong": {
-            "off by one (s <= length)": _PADDING_HEAD + '''
-    return torch.arange(max_len)[None, :] <= lengths[:, None]
-''',
-            "inverted (True on the padding)": _PADDING_HEAD + '''
-    return torch.arange(max_len)[None, :] >= lengths[:, None]
-''',
-            "0/1 integers instead of bools": _PADDING_HEAD + '''
-    return (torch.arange(max_len)[None, :] < lengths[:, None]).long()
-''',
-            "transposed: (max_len, B)": _PADDING_HEAD + '''
-    return torch.arange(max_len)[:, None] < lengths[None, :]
-''',
-            "width from the longest sequence, not max_len": _PADDING_HEAD + '''
-    width = int(lengths.max()) if lengths.numel() else 0
-    return torch.arange(width)[None, :] < lengths[:, None]
-''',
-            "no check that lengths fit in max_len": '''
-import torch
-def padding_mask(lengths, max_len):
-    return torch.arange(max_len)[None, :] < lengths[:, None]
-''',
+            "off by one (s <= length)": edit(PAD, ("[None, :] < lengths", "[None, :] <= lengths")),
+            "inverted (True on the padding)": edit(PAD, ("[None, :] < lengths", "[None, :] >= lengths")),
+            "0/1 integers instead of bools": edit(
+                PAD, (PAD_OUT, "return (torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]).long()")),
+            "transposed: (max_len, B)": edit(
+                PAD, (PAD_OUT, "return torch.arange(max_len, device=lengths.device)[:, None] < lengths[None, :]")),
+            "width from the longest sequence, not max_len": edit(
+                PAD, (PAD_OUT, "width = int(lengths.max()) if lengths.numel() else 0\n"
+                               "    return torch.arange(width, device=lengths.device)[None, :] < lengths[:, None]")),
+            "no check that lengths fit in max_len": edit(
+                PAD, ("lengths.min() < 0 or lengths.max() > max_len", "lengths.min() < 0")),
         },
         "right": {
             "arange compared with the lengths": _PADDING_HEAD + '''
@@ -234,24 +191,13 @@ def padding_mask(lengths, max_len):
     },
     "causal_mask": {
         "wrong": {
-            "diagonal excluded (a position cannot see itself)": _CAUSAL_HEAD + '''
-    return torch.ones(size, size, dtype=torch.bool, device=device).tril(-1)
-''',
-            "upper triangle (torch.nn's True = blocked convention)": _CAUSAL_HEAD + '''
-    return torch.ones(size, size, dtype=torch.bool, device=device).triu(1)
-''',
-            "upper triangle with the diagonal": _CAUSAL_HEAD + '''
-    return torch.ones(size, size, dtype=torch.bool, device=device).triu()
-''',
-            "float mask with -inf (torch's generate_square_subsequent_mask)": _CAUSAL_HEAD + '''
-    return torch.nn.Transformer.generate_square_subsequent_mask(size, device=device)
-''',
-            "0/1 floats instead of bools": _CAUSAL_HEAD + '''
-    return torch.ones(size, size, device=device).tril()
-''',
-            "ignores the device argument": _CAUSAL_HEAD + '''
-    return torch.ones(size, size, dtype=torch.bool).tril()
-''',
+            "diagonal excluded (a position cannot see itself)": edit(CAUSAL, (".tril()", ".tril(-1)")),
+            "upper triangle (torch.nn's True = blocked convention)": edit(CAUSAL, (".tril()", ".triu(1)")),
+            "upper triangle with the diagonal": edit(CAUSAL, (".tril()", ".triu()")),
+            "float mask with -inf (torch's generate_square_subsequent_mask)": edit(
+                CAUSAL, (CAUSAL_OUT, "torch.nn.Transformer.generate_square_subsequent_mask(size, device=device)")),
+            "0/1 floats instead of bools": edit(CAUSAL, ("dtype=torch.bool, device=device", "device=device")),
+            "ignores the device argument": edit(CAUSAL, (", device=device)", ")")),
         },
         "right": {
             "tril of ones": _CAUSAL_HEAD + '''

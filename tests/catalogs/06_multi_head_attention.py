@@ -1,8 +1,20 @@
 """Wrong and correct versions of notebook 06's graded items (see qa/discrimination.py).
 
-Each wrong version is a mistake a learner plausibly makes; each must fail at least one of the item's tests.
-Each correct version is a different but valid way to write the item; each must pass all of them.
+Each wrong version is a mistake a learner plausibly makes, written as an edit of the solution (qa/catalog.py); each
+must fail at least one of the item's tests. Each correct version is a different but valid way to write the item;
+each must pass all of them.
 """
+
+from qa.catalog import edit, solutions
+
+S = solutions("06_multi_head_attention")
+SPLIT, MERGE, MHA = S["split_heads"], S["merge_heads"], S["MultiHeadAttention"]
+SPLIT_OUT = "return x.view(B, S, num_heads, D // num_heads).transpose(1, 2)"
+SPLIT_CHECKS = SPLIT[SPLIT.index("    if x.dim() != 3"):SPLIT.index("    B, S, D = x.shape")]
+MERGE_OUT = "return x.transpose(1, 2).reshape(B, S, h * d)"
+SCALED = "(q * d ** -0.5) @ k.transpose(-2, -1)"
+MERGED = "out = (self.dropout(weights) @ v).transpose(1, 2).reshape(B, T, D)"
+
 
 _SPLIT_HEAD = '''
 import torch
@@ -92,24 +104,14 @@ def _mha(**changes: str) -> str:
 CATALOG = {
     "split_heads": {
         "wrong": {
-            "reshaped straight to (B, h, S, d) without a transpose": _SPLIT_HEAD + '''
-    return x.reshape(B, num_heads, S, d)
-''',
-            "heads interleaved (head i takes columns i, i+h, i+2h, …)": _SPLIT_HEAD + '''
-    return x.view(B, S, d, num_heads).permute(0, 3, 1, 2)
-''',
-            "head axis left after the sequence axis: (B, S, h, d)": _SPLIT_HEAD + '''
-    return x.view(B, S, num_heads, d)
-''',
-            "split along the sequence instead of the features": _SPLIT_HEAD + '''
-    return torch.stack(x.chunk(num_heads, dim=1), dim=1).reshape(B, num_heads, S, d)
-''',
-            "no check that the heads divide D (RuntimeError instead of ValueError)": '''
-import torch
-def split_heads(x, num_heads):
-    B, S, D = x.shape
-    return x.view(B, S, num_heads, D // num_heads).transpose(1, 2)
-''',
+            "reshaped straight to (B, h, S, d) without a transpose": edit(
+                SPLIT, (SPLIT_OUT, "return x.reshape(B, num_heads, S, D // num_heads)")),
+            "heads interleaved (head i takes columns i, i+h, i+2h, …)": edit(
+                SPLIT, (SPLIT_OUT, "return x.view(B, S, D // num_heads, num_heads).permute(0, 3, 1, 2)")),
+            "head axis left after the sequence axis: (B, S, h, d)": edit(SPLIT, (".transpose(1, 2)", "")),
+            "split along the sequence instead of the features": edit(
+                SPLIT, (SPLIT_OUT, "return torch.stack(x.chunk(num_heads, dim=1), dim=1).reshape(B, num_heads, S, D // num_heads)")),
+            "no check that the heads divide D (RuntimeError instead of ValueError)": edit(SPLIT, (SPLIT_CHECKS, "")),
         },
         "right": {
             "view, then transpose": _SPLIT_HEAD + '''
@@ -128,21 +130,11 @@ def split_heads(x, num_heads):
     },
     "merge_heads": {
         "wrong": {
-            "reshaped without moving the head axis back": _MERGE_HEAD + '''
-    return x.reshape(B, S, h * d)
-''',
-            "heads interleaved in the output": _MERGE_HEAD + '''
-    return x.permute(0, 2, 3, 1).reshape(B, S, h * d)
-''',
-            "heads averaged (the 'ensemble' reading)": _MERGE_HEAD + '''
-    return x.mean(dim=1).repeat(1, 1, h)
-''',
-            "heads summed into one d-wide vector": _MERGE_HEAD + '''
-    return x.sum(dim=1)
-''',
-            "heads concatenated along the sequence axis": _MERGE_HEAD + '''
-    return torch.cat(x.unbind(dim=1), dim=1)
-''',
+            "reshaped without moving the head axis back": edit(MERGE, (".transpose(1, 2).reshape", ".reshape")),
+            "heads interleaved in the output": edit(MERGE, (MERGE_OUT, "return x.permute(0, 2, 3, 1).reshape(B, S, h * d)")),
+            "heads averaged (the 'ensemble' reading)": edit(MERGE, (MERGE_OUT, "return x.mean(dim=1).repeat(1, 1, h)")),
+            "heads summed into one d-wide vector": edit(MERGE, (MERGE_OUT, "return x.sum(dim=1)")),
+            "heads concatenated along the sequence axis": edit(MERGE, (MERGE_OUT, "return torch.cat(x.unbind(dim=1), dim=1)")),
         },
         "right": {
             "transpose, then reshape": _MERGE_HEAD + '''
@@ -158,29 +150,32 @@ def split_heads(x, num_heads):
     },
     "MultiHeadAttention": {
         "wrong": {
-            "no scale": _mha(scale="1.0"),
-            "scaled by sqrt(d_model) instead of sqrt(head_dim)": _mha(scale="math.sqrt(D)"),
-            "scaled by head_dim instead of its square root": _mha(scale="d"),
-            "heads split along the wrong axis (view to (B, h, T, d))": _mha(
-                split_q="self.q_proj(query).view(B, h, T, d)"),
-            "heads interleaved in the split of the values": _mha(
-                split_v="self.v_proj(value).view(B, S, d, h).permute(0, 3, 1, 2)"),
-            "W_O dropped (heads concatenated, no out_proj)": _mha(output="out"),
-            "softmax over the queries": _mha(softmax_dim="-2"),
-            "mask ignored": _mha(blocked="torch.zeros_like(mask)"),
-            "mask inverted (torch.nn's True = blocked)": _mha(blocked="mask"),
-            "merge without moving the head axis back": _mha(merge="attended.reshape(B, T, D)"),
-            "weights averaged over the heads": _mha(returned_weights="weights.mean(dim=1)"),
-            "values projected with k_proj": _mha(split_v="self.k_proj(value).view(B, S, h, d).transpose(1, 2)"),
-            "queries projected from the key input (self-attention only works)": _mha(
-                split_q="self.q_proj(key).view(B, S, h, d).transpose(1, 2)"),
-            "dropout applied in eval mode too": _mha(
-                dropout="(lambda t: torch.nn.functional.dropout(t, self.dropout.p, training=True))"),
-            "dropout never applied": _mha(dropout="(lambda t: t)"),
-            "heads that don't divide d_model accepted": _mha(heads_check="num_heads < 1"),
-            "calls torch's fused attention for the output": _mha(
-                merge="torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask).transpose(1, 2)"
-                      ".reshape(B, T, D)"),
+            "no scale": edit(MHA, (SCALED, "q @ k.transpose(-2, -1)")),
+            "scaled by sqrt(d_model) instead of sqrt(head_dim)": edit(MHA, ("q * d ** -0.5", "q * D ** -0.5")),
+            "scaled by head_dim instead of its square root": edit(MHA, ("q * d ** -0.5", "q / d")),
+            "heads split along the wrong axis (view to (B, h, T, d))": edit(
+                MHA, ("self.q_proj(query).view(B, T, h, d).transpose(1, 2)", "self.q_proj(query).view(B, h, T, d)")),
+            "heads interleaved in the split of the values": edit(
+                MHA, ("self.v_proj(value).view(B, S, h, d).transpose(1, 2)", "self.v_proj(value).view(B, S, d, h).permute(0, 3, 1, 2)")),
+            "W_O dropped (heads concatenated, no out_proj)": edit(MHA, ("return self.out_proj(out), weights", "return out, weights")),
+            "softmax over the queries": edit(MHA, ("torch.softmax(scores, dim=-1)", "torch.softmax(scores, dim=-2)")),
+            "mask ignored": edit(MHA, ("            scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)\n", "")),
+            "mask inverted (torch.nn's True = blocked)": edit(
+                MHA, ("scores.masked_fill(~mask, torch.finfo", "scores.masked_fill(mask, torch.finfo")),
+            "merge without moving the head axis back": edit(MHA, (MERGED, MERGED.replace(".transpose(1, 2).reshape", ".reshape"))),
+            "weights averaged over the heads": edit(
+                MHA, ("return self.out_proj(out), weights", "return self.out_proj(out), weights.mean(dim=1)")),
+            "values projected with k_proj": edit(MHA, ("self.v_proj(value)", "self.k_proj(value)")),
+            "queries projected from the key input (self-attention only works)": edit(
+                MHA, ("self.q_proj(query).view(B, T, h, d)", "self.q_proj(key).view(B, S, h, d)")),
+            "dropout applied in eval mode too": edit(
+                MHA, ("self.dropout(weights)", "torch.nn.functional.dropout(weights, self.dropout.p, training=True)")),
+            "dropout never applied": edit(MHA, ("self.dropout(weights)", "weights")),
+            "heads that don't divide d_model accepted": edit(
+                MHA, ("if num_heads < 1 or d_model % num_heads:", "if num_heads < 1:")),
+            "calls torch's fused attention for the output": edit(
+                MHA, (MERGED, "out = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)"
+                              ".transpose(1, 2).reshape(B, T, D)")),
         },
         "visible": {
             "scaled by sqrt(d_model) instead of sqrt(head_dim)": "width of one head",

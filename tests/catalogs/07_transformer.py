@@ -1,50 +1,20 @@
 """Wrong and correct versions of notebook 07's graded items (see qa/discrimination.py).
 
-Each wrong version is a mistake a learner plausibly makes; each must fail at least one of the item's tests.
-Each correct version is a different but valid way to write the item; each must pass all of them.
-Most versions are small edits of a base version; ``_edit`` checks every edit really changes the source.
+Each wrong version is a mistake a learner plausibly makes, written as an edit of the solution (qa/catalog.py); each
+must fail at least one of the item's tests. Each correct version is a different but valid way to write the item;
+each must pass all of them.
 """
 
+from qa.catalog import edit, solutions
 
-def _edit(source: str, *pairs: tuple[str, str]) -> str:
-    for old, new in pairs:
-        if old not in source:
-            raise ValueError(f"catalog edit does not apply: {old!r}")
-        source = source.replace(old, new)
-    return source
+S = solutions("07_transformer")
+PE, FFN, ENC, DEC, TR, GREEDY = (S[name] for name in ("sinusoidal_positional_encoding", "PositionwiseFeedForward",
+                                                      "EncoderLayer", "DecoderLayer", "Transformer", "greedy_decode"))
+POST_LN_ATTENTION = "x = self.norm1(x + self.dropout1(attend(self.self_attn, x, x, x, mask)[0]))"
+HEAD_COPIES = ".repeat_interleave(self.self_attn.num_heads, 0)\n"
 
 
-# ---------------------------------------------------------------- positional encoding
-_PE = '''
-def sinusoidal_positional_encoding(max_len, d_model):
-    if d_model <= 0 or d_model % 2:
-        raise ValueError(f"d_model must be positive and even, got {d_model}")
-    if max_len < 1:
-        raise ValueError(f"max_len must be >= 1, got {max_len}")
-    pos = torch.arange(max_len, dtype=torch.float64)[:, None]
-    freq = 10000.0 ** (-torch.arange(0, d_model, 2, dtype=torch.float64) / d_model)
-    pe = torch.zeros(max_len, d_model, dtype=torch.float64)
-    pe[:, 0::2] = torch.sin(pos * freq)
-    pe[:, 1::2] = torch.cos(pos * freq)
-    return pe.float()
-'''
-
-# ---------------------------------------------------------------- FFN
-_FFN = '''
-class PositionwiseFeedForward(nn.Module):
-    def __init__(self, d_model, d_ff, dropout=0.0):
-        super().__init__()
-        self.d_model = d_model
-        self.linear1 = nn.Linear(d_model, d_ff)
-        self.linear2 = nn.Linear(d_ff, d_model)
-        self.dropout = nn.Dropout(dropout)
-
-    def forward(self, x):
-        if x.shape[-1] != self.d_model:
-            raise ValueError(f"expected (..., {self.d_model}), got {tuple(x.shape)}")
-        return self.linear2(self.dropout(torch.relu(self.linear1(x))))
-'''
-
+# Another way to write three of the items: the correct versions below are edits of it
 # ---------------------------------------------------------------- encoder layer
 _ENC = '''
 class EncoderLayer(nn.Module):
@@ -145,53 +115,28 @@ class Transformer(nn.Module):
         return self.decode(tgt_in, memory, src_mask)
 '''
 
-# ---------------------------------------------------------------- greedy decoding
-_GREEDY = '''
-def greedy_decode(model, src, max_len, bos_id, eos_id):
-    if src.dim() != 2 or max_len < 1:
-        raise ValueError(f"bad src {tuple(src.shape)} or max_len {max_len}")
-    with torch.no_grad():
-        memory, src_mask = model.encode(src)
-        prefix = torch.full((src.shape[0], 1), bos_id, dtype=torch.long, device=src.device)
-        done = torch.zeros(src.shape[0], dtype=torch.bool, device=src.device)
-        out = torch.full((src.shape[0], max_len), PAD, dtype=torch.long, device=src.device)
-        for t in range(max_len):
-            step = model.decode(prefix, memory, src_mask)[:, -1].argmax(-1).masked_fill(done, PAD)
-            out[:, t] = step
-            done |= step == eos_id
-            if done.all():
-                break
-            prefix = torch.cat([prefix, step[:, None]], dim=1)
-        return out
-'''
-
 CATALOG = {
     "sinusoidal_positional_encoding": {
         "wrong": {
-            "sin and cos swapped": _edit(_PE, ("pe[:, 0::2] = torch.sin", "pe[:, 0::2] = torch.cos"),
-                                         ("pe[:, 1::2] = torch.cos", "pe[:, 1::2] = torch.sin")),
-            "not interleaved: all sines first, then all cosines": _edit(
-                _PE, ("pe[:, 0::2] = torch.sin(pos * freq)", "pe[:, : d_model // 2] = torch.sin(pos * freq)"),
-                ("pe[:, 1::2] = torch.cos(pos * freq)", "pe[:, d_model // 2 :] = torch.cos(pos * freq)")),
-            "exponent i / D instead of 2i / D": _edit(
-                _PE, ("torch.arange(0, d_model, 2, dtype=torch.float64) / d_model",
-                      "torch.arange(0, d_model // 2, dtype=torch.float64) / d_model")),
-            "angles in float32 (wrong digits at large positions)": _edit(
-                _PE, ("pos = torch.arange(max_len, dtype=torch.float64)", "pos = torch.arange(max_len, dtype=torch.float32)"),
-                ("freq = 10000.0 ** (-torch.arange(0, d_model, 2, dtype=torch.float64) / d_model)",
-                 "freq = 10000.0 ** (-torch.arange(0, d_model, 2, dtype=torch.float32) / d_model)"),
-                ("pe = torch.zeros(max_len, d_model, dtype=torch.float64)",
-                 "pe = torch.zeros(max_len, d_model, dtype=torch.float32)")),
-            "raw index added instead of sinusoids": _edit(
-                _PE, ("pe[:, 0::2] = torch.sin(pos * freq)", "pe[:, 0::2] = pos * freq"),
-                ("pe[:, 1::2] = torch.cos(pos * freq)", "pe[:, 1::2] = pos * freq")),
-            "odd d_model not rejected": _edit(
-                _PE, ("if d_model <= 0 or d_model % 2:", "if d_model <= 0:"),
-                ("pe = torch.zeros(max_len, d_model, dtype=torch.float64)",
-                 "pe = torch.zeros(max_len, d_model + d_model % 2, dtype=torch.float64)"),
+            "sin and cos swapped": edit(PE, ("pe[:, 0::2] = torch.sin", "pe[:, 0::2] = torch.cos"),
+                                        ("pe[:, 1::2] = torch.cos", "pe[:, 1::2] = torch.sin")),
+            "not interleaved: all sines first, then all cosines": edit(
+                PE, ("pe[:, 0::2] = torch.sin(angle)", "pe[:, : d_model // 2] = torch.sin(angle)"),
+                ("pe[:, 1::2] = torch.cos(angle)", "pe[:, d_model // 2 :] = torch.cos(angle)")),
+            "exponent i / D instead of 2i / D": edit(
+                PE, ("torch.arange(0, d_model, 2, dtype=torch.float64) / d_model",
+                     "torch.arange(0, d_model // 2, dtype=torch.float64) / d_model")),
+            "angles in float32 (wrong digits at large positions)": edit(
+                PE, ("torch.arange(max_len, dtype=torch.float64)", "torch.arange(max_len, dtype=torch.float32)"),
+                ("torch.arange(0, d_model, 2, dtype=torch.float64)", "torch.arange(0, d_model, 2, dtype=torch.float32)"),
+                ("torch.zeros(max_len, d_model, dtype=torch.float64)", "torch.zeros(max_len, d_model, dtype=torch.float32)")),
+            "raw index added instead of sinusoids": edit(PE, ("torch.sin(angle)", "angle"), ("torch.cos(angle)", "angle")),
+            "odd d_model not rejected": edit(
+                PE, ("if d_model <= 0 or d_model % 2:", "if d_model <= 0:"),
+                ("torch.zeros(max_len, d_model, dtype=torch.float64)", "torch.zeros(max_len, d_model + d_model % 2, dtype=torch.float64)"),
                 ("return pe.float()", "return pe[:, :d_model].float()")),
-            "positions start at 1": _edit(_PE, ("torch.arange(max_len, dtype=torch.float64)",
-                                                "torch.arange(1, max_len + 1, dtype=torch.float64)")),
+            "positions start at 1": edit(
+                PE, ("torch.arange(max_len, dtype=torch.float64)", "torch.arange(1, max_len + 1, dtype=torch.float64)")),
         },
         "right": {
             "python loops with math.sin / math.cos": '''
@@ -221,18 +166,17 @@ def sinusoidal_positional_encoding(max_len, d_model):
     },
     "PositionwiseFeedForward": {
         "wrong": {
-            "ReLU after the second layer too": _edit(
-                _FFN, ("return self.linear2(self.dropout(torch.relu(self.linear1(x))))",
-                       "return torch.relu(self.linear2(self.dropout(torch.relu(self.linear1(x)))))")),
-            "no nonlinearity (two linear layers collapse into one)": _edit(
-                _FFN, ("self.dropout(torch.relu(self.linear1(x)))", "self.dropout(self.linear1(x))")),
-            "GELU instead of ReLU": _edit(_FFN, ("torch.relu(self.linear1(x))",
-                                                 "torch.nn.functional.gelu(self.linear1(x))")),
-            "layers without bias": _edit(_FFN, ("nn.Linear(d_model, d_ff)", "nn.Linear(d_model, d_ff, bias=False)"),
-                                         ("nn.Linear(d_ff, d_model)", "nn.Linear(d_ff, d_model, bias=False)")),
-            "no width check (torch's RuntimeError instead of ValueError)": _edit(
-                _FFN, ("        if x.shape[-1] != self.d_model:\n            raise ValueError", "        if False:\n            raise ValueError")),
-            "dropout forgotten (argument ignored)": _edit(_FFN, ("nn.Dropout(dropout)", "nn.Dropout(0.0)")),
+            "ReLU after the second layer too": edit(
+                FFN, ("return self.linear2(self.dropout(torch.relu(self.linear1(x))))",
+                      "return torch.relu(self.linear2(self.dropout(torch.relu(self.linear1(x)))))")),
+            "no nonlinearity (two linear layers collapse into one)": edit(
+                FFN, ("self.dropout(torch.relu(self.linear1(x)))", "self.dropout(self.linear1(x))")),
+            "GELU instead of ReLU": edit(FFN, ("torch.relu(self.linear1(x))", "torch.nn.functional.gelu(self.linear1(x))")),
+            "layers without bias": edit(FFN, ("nn.Linear(d_model, d_ff)", "nn.Linear(d_model, d_ff, bias=False)"),
+                                        ("nn.Linear(d_ff, d_model)", "nn.Linear(d_ff, d_model, bias=False)")),
+            "no width check (torch's RuntimeError instead of ValueError)": edit(
+                FFN, ("if x.dim() < 1 or x.shape[-1] != self.d_model:", "if False:")),
+            "dropout forgotten (argument ignored)": edit(FFN, ("nn.Dropout(dropout)", "nn.Dropout(0.0)")),
         },
         "right": {
             "F.linear and F.relu": '''
@@ -267,30 +211,26 @@ class PositionwiseFeedForward(nn.Module):
     },
     "EncoderLayer": {
         "wrong": {
-            "always pre-LN (norm_first ignored)": _edit(_ENC, ("if self.norm_first:", "if True:")),
-            "always post-LN (norm_first ignored)": _edit(_ENC, ("if self.norm_first:", "if False:")),
-            "residual dropped around the FFN": _edit(_ENC, ("return self.norm2(x + self.dropout2(self.ffn(x)))",
-                                                            "return self.norm2(self.dropout2(self.ffn(x)))")),
-            "LayerNorm before adding (norm(x) + sublayer(x))": _edit(
-                _ENC, ("x = self.norm1(x + self.dropout1(attend(self.self_attn, x, x, x, mask)[0]))",
-                       "x = self.norm1(x) + self.dropout1(attend(self.self_attn, x, x, x, mask)[0])")),
-            "norm1 and norm2 swapped": _edit(
-                _ENC, ("x = self.norm1(x + self.dropout1(attend(", "x = self.norm2(x + self.dropout1(attend("),
+            "always pre-LN (norm_first ignored)": edit(ENC, ("if self.norm_first:", "if True:")),
+            "always post-LN (norm_first ignored)": edit(ENC, ("if self.norm_first:", "if False:")),
+            "residual dropped around the FFN": edit(ENC, ("return self.norm2(x + self.dropout2(self.ffn(x)))",
+                                                         "return self.norm2(self.dropout2(self.ffn(x)))")),
+            "LayerNorm before adding (norm(x) + sublayer(x))": edit(
+                ENC, (POST_LN_ATTENTION, "x = self.norm1(x) + self.dropout1(attend(self.self_attn, x, x, x, mask)[0])")),
+            "norm1 and norm2 swapped": edit(
+                ENC, ("x = self.norm1(x + self.dropout1(attend(", "x = self.norm2(x + self.dropout1(attend("),
                 ("return self.norm2(x + self.dropout2(self.ffn(x)))", "return self.norm1(x + self.dropout2(self.ffn(x)))")),
-            "mask passed to torch without inverting it": _edit(
-                _ENC, ("x = self.norm1(x + self.dropout1(attend(self.self_attn, x, x, x, mask)[0]))",
-                       "m = None if mask is None else mask.expand(x.shape[0], x.shape[1], x.shape[1])"
-                       ".repeat_interleave(self.self_attn.num_heads, 0)\n"
-                       "        x = self.norm1(x + self.dropout1(self.self_attn(x, x, x, attn_mask=m)[0]))")),
-            "mask ignored": _edit(_ENC, ("attend(self.self_attn, x, x, x, mask)", "attend(self.self_attn, x, x, x)"),
-                                  ("attend(self.self_attn, h, h, h, mask)", "attend(self.self_attn, h, h, h)")),
-            "torch mask inverted correctly but empty rows give NaN": _edit(
-                _ENC, ("x = self.norm1(x + self.dropout1(attend(self.self_attn, x, x, x, mask)[0]))",
-                       "m = None if mask is None else (~mask.expand(x.shape[0], x.shape[1], x.shape[1]))"
-                       ".repeat_interleave(self.self_attn.num_heads, 0)\n"
-                       "        x = self.norm1(x + self.dropout1(self.self_attn(x, x, x, attn_mask=m)[0]))")),
-            "wraps nn.TransformerEncoderLayer": '''
-class EncoderLayer(nn.Module):
+            "mask passed to torch without inverting it": edit(
+                ENC, (POST_LN_ATTENTION, "m = None if mask is None else mask.expand(x.shape[0], x.shape[1], x.shape[1])"
+                                         + HEAD_COPIES + "        "
+                                         "x = self.norm1(x + self.dropout1(self.self_attn(x, x, x, attn_mask=m)[0]))")),
+            "mask ignored": edit(ENC, ("attend(self.self_attn, x, x, x, mask)", "attend(self.self_attn, x, x, x)"),
+                                 ("attend(self.self_attn, h, h, h, mask)", "attend(self.self_attn, h, h, h)")),
+            "torch mask inverted correctly but empty rows give NaN": edit(
+                ENC, (POST_LN_ATTENTION, "m = None if mask is None else (~mask.expand(x.shape[0], x.shape[1], x.shape[1]))"
+                                         + HEAD_COPIES + "        "
+                                         "x = self.norm1(x + self.dropout1(self.self_attn(x, x, x, attn_mask=m)[0]))")),
+            "wraps nn.TransformerEncoderLayer": edit(ENC, (ENC[ENC.index("    def __init__"):], """\
     def __init__(self, d_model, num_heads, d_ff, dropout=0.0, norm_first=False):
         super().__init__()
         if d_model % num_heads:
@@ -308,10 +248,10 @@ class EncoderLayer(nn.Module):
         m = None if mask is None else (~mask.expand(x.shape[0], x.shape[1], x.shape[1])).repeat_interleave(
             self.self_attn.num_heads, 0)
         return self.inner(x, src_mask=m)
-''',
+""")),
         },
         "right": {
-            "float mask with finfo.min, empty rows zeroed by hand": _edit(
+            "float mask with finfo.min, empty rows zeroed by hand": edit(
                 _ENC,
                 ("    def forward(self, x, mask=None):",
                  "    def _sa(self, h, mask):\n"
@@ -351,27 +291,27 @@ class EncoderLayer(nn.Module):
     },
     "DecoderLayer": {
         "wrong": {
-            "look-ahead mask ignored": _edit(_DEC, ("attend(self.self_attn, x, x, x, tgt_mask)", "attend(self.self_attn, x, x, x)"),
-                                             ("attend(self.self_attn, h, h, h, tgt_mask)", "attend(self.self_attn, h, h, h)")),
-            "source padding ignored in cross-attention": _edit(
-                _DEC, ("attend(self.cross_attn, x, memory, memory, memory_mask)", "attend(self.cross_attn, x, memory, memory)"),
+            "look-ahead mask ignored": edit(DEC, ("attend(self.self_attn, x, x, x, tgt_mask)", "attend(self.self_attn, x, x, x)"),
+                                            ("attend(self.self_attn, h, h, h, tgt_mask)", "attend(self.self_attn, h, h, h)")),
+            "source padding ignored in cross-attention": edit(
+                DEC, ("attend(self.cross_attn, x, memory, memory, memory_mask)", "attend(self.cross_attn, x, memory, memory)"),
                 ("attend(self.cross_attn, h, memory, memory, memory_mask)", "attend(self.cross_attn, h, memory, memory)")),
-            "cross-attention reuses the self-attention weights": _edit(
-                _DEC, ("attend(self.cross_attn, x, memory", "attend(self.self_attn, x, memory"),
+            "cross-attention reuses the self-attention weights": edit(
+                DEC, ("attend(self.cross_attn, x, memory", "attend(self.self_attn, x, memory"),
                 ("attend(self.cross_attn, h, memory", "attend(self.self_attn, h, memory")),
-            "queries from the memory, keys and values from the decoder": _edit(
-                _DEC, ("attend(self.cross_attn, x, memory, memory, memory_mask)[0]",
-                       "attend(self.cross_attn, memory, x, x, None)[0][:, : x.shape[1]]")),
-            "post-LN without the last LayerNorm": _edit(_DEC, ("return self.norm3(x + self.dropout3(self.ffn(x)))",
-                                                               "return x + self.dropout3(self.ffn(x))")),
-            "pre-LN normalises the memory too": _edit(
-                _DEC, ("attend(self.cross_attn, h, memory, memory, memory_mask)",
-                       "attend(self.cross_attn, h, self.norm2(memory), self.norm2(memory), memory_mask)")),
-            "causal mask shifted by one (sees its own next token)": _edit(
-                _DEC, ("    def forward(self, x, memory, tgt_mask=None, memory_mask=None):\n",
-                       "    def forward(self, x, memory, tgt_mask=None, memory_mask=None):\n"
-                       "        if tgt_mask is not None:\n"
-                       "            tgt_mask = tgt_mask | torch.ones(x.shape[1], x.shape[1], dtype=torch.bool).tril(1)\n")),
+            "queries from the memory, keys and values from the decoder": edit(
+                DEC, ("attend(self.cross_attn, x, memory, memory, memory_mask)[0]",
+                      "attend(self.cross_attn, memory, x, x, None)[0][:, : x.shape[1]]")),
+            "post-LN without the last LayerNorm": edit(DEC, ("return self.norm3(x + self.dropout3(self.ffn(x)))",
+                                                             "return x + self.dropout3(self.ffn(x))")),
+            "pre-LN normalises the memory too": edit(
+                DEC, ("attend(self.cross_attn, h, memory, memory, memory_mask)",
+                      "attend(self.cross_attn, h, self.norm2(memory), self.norm2(memory), memory_mask)")),
+            "causal mask shifted by one (sees its own next token)": edit(
+                DEC, ("        if self.norm_first:\n",
+                      "        if tgt_mask is not None:\n"
+                      "            tgt_mask = tgt_mask | torch.ones(x.shape[1], x.shape[1], dtype=torch.bool, device=x.device).tril(1)\n"
+                      "        if self.norm_first:\n")),
         },
         "visible": {
             "look-ahead mask ignored": "causal mask",
@@ -411,7 +351,7 @@ class DecoderLayer(nn.Module):
             x = x + drop(fn(norm(x))) if self.norm_first else norm(x + drop(fn(x)))
         return x
 ''',
-            "explicit branches, keyword arguments": _edit(
+            "explicit branches, keyword arguments": edit(
                 _DEC, ("attend(self.self_attn, x, x, x, tgt_mask)", "attend(self.self_attn, query=x, key=x, value=x, mask=tgt_mask)"),
                 ("attend(self.cross_attn, x, memory, memory, memory_mask)",
                  "attend(self.cross_attn, query=x, key=memory, value=memory, mask=memory_mask)")),
@@ -419,38 +359,38 @@ class DecoderLayer(nn.Module):
     },
     "Transformer": {
         "wrong": {
-            "embeddings not scaled by sqrt(D)": _edit(
-                _TR, ("self.src_embed(src) * math.sqrt(self.d_model)", "self.src_embed(src)"),
+            "embeddings not scaled by sqrt(D)": edit(
+                TR, ("self.src_embed(src) * math.sqrt(self.d_model)", "self.src_embed(src)"),
                 ("self.tgt_embed(tgt_in) * math.sqrt(self.d_model)", "self.tgt_embed(tgt_in)")),
-            "nn.Embedding's default N(0, 1) init kept": _edit(
-                _TR, ("        nn.init.normal_(self.src_embed.weight, std=d_model ** -0.5)\n"
-                      "        nn.init.normal_(self.tgt_embed.weight, std=d_model ** -0.5)\n", "")),
-            "no look-ahead mask in the decoder": _edit(_TR, ("y = layer(y, memory, tgt_mask, src_mask)",
-                                                             "y = layer(y, memory, None, src_mask)")),
-            "source padding not masked in the encoder": _edit(_TR, ("x = layer(x, src_mask)", "x = layer(x, None)")),
-            "positional encoding not added to the target": _edit(
-                _TR, ("self.tgt_embed(tgt_in) * math.sqrt(self.d_model) + self.pe[:T]",
-                      "self.tgt_embed(tgt_in) * math.sqrt(self.d_model)")),
-            "scaled by sqrt(D) after adding the encoding": _edit(
-                _TR, ("self.src_embed(src) * math.sqrt(self.d_model) + self.pe[: src.shape[1]]",
-                      "(self.src_embed(src) + self.pe[: src.shape[1]]) * math.sqrt(self.d_model)"),
+            "nn.Embedding's default N(0, 1) init kept": edit(
+                TR, ("        for embedding in (self.src_embed, self.tgt_embed):\n"
+                     "            nn.init.normal_(embedding.weight, mean=0.0, std=d_model ** -0.5)\n", "")),
+            "no look-ahead mask in the decoder": edit(TR, ("y = layer(y, memory, tgt_mask, src_mask)",
+                                                           "y = layer(y, memory, None, src_mask)")),
+            "source padding not masked in the encoder": edit(TR, ("x = layer(x, src_mask)", "x = layer(x, None)")),
+            "positional encoding not added to the target": edit(
+                TR, ("self.tgt_embed(tgt_in) * math.sqrt(self.d_model) + self.pe[:T]",
+                     "self.tgt_embed(tgt_in) * math.sqrt(self.d_model)")),
+            "scaled by sqrt(D) after adding the encoding": edit(
+                TR, ("self.src_embed(src) * math.sqrt(self.d_model) + self.pe[: src.shape[1]]",
+                     "(self.src_embed(src) + self.pe[: src.shape[1]]) * math.sqrt(self.d_model)"),
                 ("self.tgt_embed(tgt_in) * math.sqrt(self.d_model) + self.pe[:T]",
                  "(self.tgt_embed(tgt_in) + self.pe[:T]) * math.sqrt(self.d_model)")),
-            "pre-LN stack without its final LayerNorm": _edit(
-                _TR, ("return self.output(self.decoder_norm(y))", "return self.output(y)")),
-            "causal mask off by one (diagonal hidden)": _edit(
-                _TR, ("torch.ones(T, T, dtype=torch.bool, device=tgt_in.device).tril()",
-                      "torch.ones(T, T, dtype=torch.bool, device=tgt_in.device).tril(-1)")),
+            "pre-LN stack without its final LayerNorm": edit(
+                TR, ("return self.output(self.decoder_norm(y))", "return self.output(y)")),
+            "causal mask off by one (diagonal hidden)": edit(
+                TR, ("torch.ones(T, T, dtype=torch.bool, device=tgt_in.device).tril()",
+                     "torch.ones(T, T, dtype=torch.bool, device=tgt_in.device).tril(-1)")),
         },
         "visible": {
             "embeddings not scaled by sqrt(D)": "sqrt(d_model) first",
         },
         "right": {
-            "causal and target-padding mask, (B, T, T)": _edit(
+            "causal and target-padding mask, (B, T, T)": edit(
                 _TR, ("tgt_mask = torch.ones(T, T, dtype=torch.bool, device=tgt_in.device).tril()",
                       "tgt_mask = torch.ones(T, T, dtype=torch.bool, device=tgt_in.device).tril()[None] "
                       "& (tgt_in != PAD)[:, None, :]")),
-            "embedding rows indexed by hand, mask from arange": _edit(
+            "embedding rows indexed by hand, mask from arange": edit(
                 _TR, ("self.src_embed(src) * math.sqrt(self.d_model)", "self.src_embed.weight[src] * self.d_model ** 0.5"),
                 ("self.tgt_embed(tgt_in) * math.sqrt(self.d_model)", "self.tgt_embed.weight[tgt_in] * self.d_model ** 0.5"),
                 ("tgt_mask = torch.ones(T, T, dtype=torch.bool, device=tgt_in.device).tril()",
@@ -459,31 +399,19 @@ class DecoderLayer(nn.Module):
     },
     "greedy_decode": {
         "wrong": {
-            "keeps BOS in the output": '''
-def greedy_decode(model, src, max_len, bos_id, eos_id):
-    if src.dim() != 2 or max_len < 1:
-        raise ValueError(f"bad src {tuple(src.shape)} or max_len {max_len}")
-    with torch.no_grad():
-        memory, src_mask = model.encode(src)
-        ys = torch.full((src.shape[0], 1), bos_id, dtype=torch.long)
-        done = torch.zeros(src.shape[0], dtype=torch.bool)
-        for _ in range(max_len - 1):
-            step = model.decode(ys, memory, src_mask)[:, -1].argmax(-1).masked_fill(done, PAD)
-            done |= step == eos_id
-            ys = torch.cat([ys, step[:, None]], 1)
-        return ys
-''',
-            "does not stop at EOS (tokens after it kept)": _edit(_GREEDY, (".argmax(-1).masked_fill(done, PAD)", ".argmax(-1)")),
-            "stops every row when the first row ends": _edit(_GREEDY, ("if done.all():", "if done.any():")),
-            "pads with EOS instead of PAD": _edit(
-                _GREEDY, ("out = torch.full((src.shape[0], max_len), PAD,", "out = torch.full((src.shape[0], max_len), eos_id,"),
-                (".argmax(-1).masked_fill(done, PAD)", ".argmax(-1).masked_fill(done, eos_id)")),
-            "reads the first position's logits, not the last": _edit(_GREEDY, ("[:, -1].argmax(-1)", "[:, 0].argmax(-1)")),
-            "re-encodes the source at every step": _edit(
-                _GREEDY, ("step = model.decode(prefix, memory, src_mask)", "step = model.decode(prefix, *model.encode(src))")),
-            "feeds BOS only (never its own output)": _edit(
-                _GREEDY, ("prefix = torch.cat([prefix, step[:, None]], dim=1)",
-                          "prefix = torch.cat([prefix, torch.full_like(step[:, None], bos_id)], dim=1)")),
+            "keeps BOS in the output": edit(
+                GREEDY, ("        for t in range(max_len):\n", "        out[:, 0] = bos_id\n        for t in range(1, max_len):\n")),
+            "does not stop at EOS (tokens after it kept)": edit(GREEDY, ("            step = step.masked_fill(finished, PAD)\n", "")),
+            "stops every row when the first row ends": edit(GREEDY, ("if finished.all():", "if finished.any():")),
+            "pads with EOS instead of PAD": edit(
+                GREEDY, ("out = torch.full((batch, max_len), PAD,", "out = torch.full((batch, max_len), eos_id,"),
+                ("step.masked_fill(finished, PAD)", "step.masked_fill(finished, eos_id)")),
+            "reads the first position's logits, not the last": edit(GREEDY, ("[:, -1].argmax(-1)", "[:, 0].argmax(-1)")),
+            "re-encodes the source at every step": edit(
+                GREEDY, ("model.decode(prefix, memory, src_mask)", "model.decode(prefix, *model.encode(src))")),
+            "feeds BOS only (never its own output)": edit(
+                GREEDY, ("prefix = torch.cat([prefix, step[:, None]], dim=1)",
+                         "prefix = torch.cat([prefix, torch.full_like(step[:, None], bos_id)], dim=1)")),
         },
         "right": {
             "python lists, all steps then trimmed": '''

@@ -1,29 +1,18 @@
 """Wrong and correct versions of notebook 08's graded items (see qa/discrimination.py).
 
-Each wrong version is a mistake a learner plausibly makes; each must fail at least one of the item's tests.
-Each correct version is a different but valid way to write the item; each must pass all of them.
+Each wrong version is a mistake a learner plausibly makes, written as an edit of the solution (qa/catalog.py); each
+must fail at least one of the item's tests. Each correct version is a different but valid way to write the item;
+each must pass all of them.
 """
 
+from qa.catalog import edit, solutions
 
-def _edit(source: str, *pairs: tuple[str, str]) -> str:
-    for old, new in pairs:
-        if old not in source:
-            raise ValueError(f"catalog edit does not apply: {old!r}")
-        source = source.replace(old, new)
-    return source
+S = solutions("08_vision_transformer")
+PATCH, EMBED, VIT = S["patchify"], S["PatchEmbedding"], S["VisionTransformer"]
+PATCH_SIZE_CHECK = PATCH[PATCH.index("    if p < 1"):PATCH.index("    x = images.reshape")]
+PATCH_BODY = PATCH[PATCH.index("    x = images.reshape"):]
+PATCH_GRID = PATCH[PATCH.index("    x = images.reshape"):PATCH.index("    return x.reshape")]
 
-
-_PATCHIFY = '''
-def patchify(images, patch_size):
-    if images.dim() != 4:
-        raise ValueError(f"expected (B, C, H, W), got {tuple(images.shape)}")
-    B, C, H, W = images.shape
-    p = patch_size
-    if p < 1 or H % p or W % p:
-        raise ValueError(f"image {H}x{W} is not a multiple of patch_size {p}")
-    x = images.reshape(B, C, H // p, p, W // p, p).permute(0, 2, 4, 1, 3, 5)
-    return x.reshape(B, (H // p) * (W // p), C * p * p)
-'''
 
 _EMBED = '''
 class PatchEmbedding(nn.Module):
@@ -73,26 +62,15 @@ class VisionTransformer(nn.Module):
 CATALOG = {
     "patchify": {
         "wrong": {
-            "patch grid transposed (column-major patches)": _edit(_PATCHIFY, ("permute(0, 2, 4, 1, 3, 5)", "permute(0, 4, 2, 1, 3, 5)")),
-            "flattened channel last": _edit(_PATCHIFY, ("permute(0, 2, 4, 1, 3, 5)", "permute(0, 2, 4, 3, 5, 1)")),
-            "pixels inside a patch transposed": _edit(_PATCHIFY, ("permute(0, 2, 4, 1, 3, 5)", "permute(0, 2, 4, 1, 5, 3)")),
-            "plain reshape without permuting (strips, not squares)": _edit(
-                _PATCHIFY, ("x = images.reshape(B, C, H // p, p, W // p, p).permute(0, 2, 4, 1, 3, 5)", "x = images")),
-            "sizes not checked (F.unfold silently drops the remainder)": '''
-def patchify(images, patch_size):
-    if images.dim() != 4:
-        raise ValueError(f"expected (B, C, H, W), got {tuple(images.shape)}")
-    return torch.nn.functional.unfold(images, patch_size, stride=patch_size).transpose(1, 2)
-''',
-            "F.unfold without the transpose": '''
-def patchify(images, patch_size):
-    if images.dim() != 4:
-        raise ValueError(f"expected (B, C, H, W), got {tuple(images.shape)}")
-    B, C, H, W = images.shape
-    if H % patch_size or W % patch_size:
-        raise ValueError(f"{H}x{W} not a multiple of {patch_size}")
-    return torch.nn.functional.unfold(images, patch_size, stride=patch_size).reshape(B, -1, C * patch_size ** 2)
-''',
+            "patch grid transposed (column-major patches)": edit(PATCH, ("permute(0, 2, 4, 1, 3, 5)", "permute(0, 4, 2, 1, 3, 5)")),
+            "flattened channel last": edit(PATCH, ("permute(0, 2, 4, 1, 3, 5)", "permute(0, 2, 4, 3, 5, 1)")),
+            "pixels inside a patch transposed": edit(PATCH, ("permute(0, 2, 4, 1, 3, 5)", "permute(0, 2, 4, 1, 5, 3)")),
+            "plain reshape without permuting (strips, not squares)": edit(PATCH, (PATCH_GRID, "    x = images\n")),
+            "sizes not checked (F.unfold silently drops the remainder)": edit(
+                PATCH, (PATCH_SIZE_CHECK, ""),
+                (PATCH_BODY, "    return torch.nn.functional.unfold(images, p, stride=p).transpose(1, 2)\n")),
+            "F.unfold without the transpose": edit(
+                PATCH, (PATCH_BODY, "    return torch.nn.functional.unfold(images, p, stride=p).reshape(B, -1, C * p * p)\n")),
         },
         "right": {
             "F.unfold, transposed": '''
@@ -130,25 +108,26 @@ def patchify(images, patch_size):
     },
     "PatchEmbedding": {
         "wrong": {
-            "conv output flattened without the transpose": _edit(_EMBED, (".flatten(2).transpose(1, 2)", ".flatten(2)")),
-            "grid flattened column-major": _edit(_EMBED, ("self.proj(images).flatten(2)", "self.proj(images).transpose(2, 3).flatten(2)")),
-            "overlapping patches (stride 1)": _edit(_EMBED, ("stride=patch_size)", "stride=1)")),
-            "convolution without bias": _edit(_EMBED, ("stride=patch_size)", "stride=patch_size, bias=False)")),
-            "no shape check": _edit(_EMBED, ("        if images.dim() != 4 or tuple(images.shape[1:])", "        if False and tuple(images.shape[1:])")),
-            "channels and pixels swapped in the output (B, N, D) built by a plain reshape": _edit(
-                _EMBED, ("return self.proj(images).flatten(2).transpose(1, 2)",
-                         "y = self.proj(images)\n        return y.reshape(y.shape[0], -1, y.shape[1])")),
-            "num_patches not squared": _edit(_EMBED, ("self.num_patches = (image_size // patch_size) ** 2",
-                                                       "self.num_patches = image_size // patch_size")),
+            "conv output flattened without the transpose": edit(EMBED, (".flatten(2).transpose(1, 2)", ".flatten(2)")),
+            "grid flattened column-major": edit(
+                EMBED, ("self.proj(images).flatten(2)", "self.proj(images).transpose(2, 3).flatten(2)")),
+            "overlapping patches (stride 1)": edit(EMBED, ("stride=patch_size)", "stride=1)")),
+            "convolution without bias": edit(EMBED, ("stride=patch_size)", "stride=patch_size, bias=False)")),
+            "no shape check": edit(EMBED, ("if images.dim() != 4 or tuple(images.shape[1:]) != expected:", "if False:")),
+            "channels and pixels swapped in the output (B, N, D) built by a plain reshape": edit(
+                EMBED, ("return self.proj(images).flatten(2).transpose(1, 2)",
+                        "y = self.proj(images)\n        return y.reshape(y.shape[0], -1, y.shape[1])")),
+            "num_patches not squared": edit(EMBED, ("self.num_patches = (image_size // patch_size) ** 2",
+                                                    "self.num_patches = image_size // patch_size")),
         },
         "visible": {
             "num_patches not squared": "num_patches",
         },
         "right": {
-            "permute and reshape": _edit(_EMBED, ("return self.proj(images).flatten(2).transpose(1, 2)",
+            "permute and reshape": edit(_EMBED, ("return self.proj(images).flatten(2).transpose(1, 2)",
                                                   "y = self.proj(images)\n"
                                                   "        return y.permute(0, 2, 3, 1).reshape(y.shape[0], -1, y.shape[1])")),
-            "the linear view: patches times the reshaped conv weight": _edit(
+            "the linear view: patches times the reshaped conv weight": edit(
                 _EMBED, ("return self.proj(images).flatten(2).transpose(1, 2)",
                          "p = self.proj.kernel_size[0]\n"
                          "        B, C, H, W = images.shape\n"
@@ -158,29 +137,26 @@ def patchify(images, patch_size):
     },
     "VisionTransformer": {
         "wrong": {
-            "mean of all tokens instead of [CLS]": _edit(_VIT, ("self.norm(x)[:, 0]", "self.norm(x).mean(dim=1)")),
-            "reads the last token": _edit(_VIT, ("self.norm(x)[:, 0]", "self.norm(x)[:, -1]")),
-            "no final LayerNorm": _edit(_VIT, ("self.head(self.norm(x)[:, 0])", "self.head(x[:, 0])")),
-            "position embeddings never added": _edit(
-                _VIT, ("x = torch.cat([self.cls_token.expand(tokens.shape[0], -1, -1), tokens], dim=1) + self.pos_embed",
-                       "x = torch.cat([self.cls_token.expand(tokens.shape[0], -1, -1), tokens], dim=1)")),
-            "post-LN blocks": _edit(_VIT, ("batch_first=True, norm_first=True)", "batch_first=True, norm_first=False)")),
-            "ReLU blocks (torch's default activation)": _edit(_VIT, ('dropout, activation="gelu",', "dropout,")),
-            "[CLS] appended at the end": _edit(
-                _VIT, ("torch.cat([self.cls_token.expand(tokens.shape[0], -1, -1), tokens], dim=1)",
-                       "torch.cat([tokens, self.cls_token.expand(tokens.shape[0], -1, -1)], dim=1)"),
+            "mean of all tokens instead of [CLS]": edit(VIT, ("self.norm(x)[:, 0]", "self.norm(x).mean(dim=1)")),
+            "reads the last token": edit(VIT, ("self.norm(x)[:, 0]", "self.norm(x)[:, -1]")),
+            "no final LayerNorm": edit(VIT, ("self.head(self.norm(x)[:, 0])", "self.head(x[:, 0])")),
+            "position embeddings never added": edit(
+                VIT, ("torch.cat([cls, tokens], dim=1) + self.pos_embed", "torch.cat([cls, tokens], dim=1)")),
+            "post-LN blocks": edit(VIT, ("norm_first=True)", "norm_first=False)")),
+            "ReLU blocks (torch's default activation)": edit(VIT, ('activation="gelu", ', "")),
+            "[CLS] appended at the end": edit(
+                VIT, ("torch.cat([cls, tokens], dim=1)", "torch.cat([tokens, cls], dim=1)"),
                 ("self.norm(x)[:, 0]", "self.norm(x)[:, -1]")),
-            "position embeddings for the patches only": _edit(
-                _VIT, ("nn.Parameter(torch.randn(1, n + 1, d_model) * 0.02)", "nn.Parameter(torch.randn(1, n, d_model) * 0.02)"),
-                ("x = torch.cat([self.cls_token.expand(tokens.shape[0], -1, -1), tokens], dim=1) + self.pos_embed",
-                 "x = torch.cat([self.cls_token.expand(tokens.shape[0], -1, -1), tokens + self.pos_embed], dim=1)")),
+            "position embeddings for the patches only": edit(
+                VIT, ("torch.randn(1, num_patches + 1, d_model)", "torch.randn(1, num_patches, d_model)"),
+                ("torch.cat([cls, tokens], dim=1) + self.pos_embed", "torch.cat([cls, tokens + self.pos_embed], dim=1)")),
         },
         "visible": {
             "mean of all tokens instead of [CLS]": "[CLS] token",
         },
         "right": {
-            "norm applied to the [CLS] row only": _edit(_VIT, ("self.head(self.norm(x)[:, 0])", "self.head(self.norm(x[:, 0]))")),
-            "[CLS] by repeat, position embeddings split": _edit(
+            "norm applied to the [CLS] row only": edit(_VIT, ("self.head(self.norm(x)[:, 0])", "self.head(self.norm(x[:, 0]))")),
+            "[CLS] by repeat, position embeddings split": edit(
                 _VIT, ("x = torch.cat([self.cls_token.expand(tokens.shape[0], -1, -1), tokens], dim=1) + self.pos_embed",
                        "cls = self.cls_token.repeat(tokens.shape[0], 1, 1) + self.pos_embed[:, :1]\n"
                        "        x = torch.cat([cls, tokens + self.pos_embed[:, 1:]], dim=1)")),

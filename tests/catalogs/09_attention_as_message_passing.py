@@ -1,8 +1,24 @@
 """Wrong and correct versions of notebook 09's graded items (see qa/discrimination.py).
 
-Each wrong version is a mistake a learner plausibly makes; each must fail at least one of the item's tests.
-Each correct version is a different but valid way to write the item; each must pass all of them.
+Each wrong version is a mistake a learner plausibly makes, written as an edit of the solution (qa/catalog.py); each
+must fail at least one of the item's tests. Each correct version is a different but valid way to write the item;
+each must pass all of them.
 """
+
+from qa.catalog import edit, solutions
+
+S = solutions("09_attention_as_message_passing")
+GC, AA, SA = S["graph_conv"], S["attention_adjacency"], S["SelfAttention2d"]
+A_HAT = "    a_hat = torch.where(on_diagonal, torch.ones((), dtype=h.dtype, device=h.device), adj.to(h.dtype))\n"
+DEGREE = "    inv_sqrt_deg = a_hat.sum(dim=-1).rsqrt()\n"
+SYMMETRIC = "    normalised = inv_sqrt_deg[..., :, None] * a_hat * inv_sqrt_deg[..., None, :]\n"
+GC_CHECKS = GC[GC.index("    if h.dim() not in (2, 3):"):GC.index("    n = h.shape[-2]")]
+AA_MASKED = AA[AA.index("    scores = scores.masked_fill"):]
+AA_MASK_CHECKS = AA[AA.index("    if mask.dtype != torch.bool:"):AA.index("    scores = scores.masked_fill")]
+AA_BODY = AA[AA.index("    scores = (q @"):]
+SA_MIXING = SA[SA.index("        keys = self.f(x)"):SA.index("        return self.gamma")]
+SA_OUT = "out = (values @ weights.transpose(1, 2)).view(b, c, height, width)"
+
 
 # Input checks shared by the graph_conv versions that get them right.
 _GC_CHECKS = '''
@@ -62,72 +78,28 @@ class SelfAttention2d(nn.Module):
 CATALOG = {
     "graph_conv": {
         "wrong": {
-            "no self-loops (D^-1/2 A D^-1/2: a node forgets itself, isolated nodes divide by zero)": '''
-def graph_conv(h, adj, weight):''' + _GC_CHECKS + '''
-    a = adj.to(h.dtype)
-    s = a.sum(-1).rsqrt()
-    return (s[..., :, None] * a * s[..., None, :]) @ (h @ weight)
-''',
-            "row normalisation D^-1 Â (mean of neighbours) instead of the symmetric one": '''
-def graph_conv(h, adj, weight):''' + _GC_CHECKS + '''
-    a = torch.where(eye, torch.ones((), dtype=h.dtype), adj.to(h.dtype))
-    return (a / a.sum(-1, keepdim=True)) @ (h @ weight)
-''',
-            "degrees counted without the self-loop": '''
-def graph_conv(h, adj, weight):''' + _GC_CHECKS + '''
-    a = adj.to(h.dtype) * ~eye
-    s = a.sum(-1).clamp(min=1).rsqrt()
-    a_hat = a + eye.to(h.dtype)
-    return (s[..., :, None] * a_hat * s[..., None, :]) @ (h @ weight)
-''',
-            "self-loops added as A + I (an existing self-loop counts twice)": '''
-def graph_conv(h, adj, weight):''' + _GC_CHECKS + '''
-    a = adj.to(h.dtype) + eye.to(h.dtype)
-    s = a.sum(-1).rsqrt()
-    return (s[..., :, None] * a * s[..., None, :]) @ (h @ weight)
-''',
-            "no normalisation at all (sum of neighbours and self)": '''
-def graph_conv(h, adj, weight):''' + _GC_CHECKS + '''
-    a = torch.where(eye, torch.ones((), dtype=h.dtype), adj.to(h.dtype))
-    return a @ (h @ weight)
-''',
-            "degrees from column sums (wrong for directed or weighted-asymmetric graphs)": '''
-def graph_conv(h, adj, weight):''' + _GC_CHECKS + '''
-    a = torch.where(eye, torch.ones((), dtype=h.dtype), adj.to(h.dtype))
-    s = a.sum(-2).rsqrt()
-    return (s[..., :, None] * a * s[..., None, :]) @ (h @ weight)
-''',
-            "edge weights dropped (adjacency turned into 0/1)": '''
-def graph_conv(h, adj, weight):''' + _GC_CHECKS + '''
-    a = torch.where(eye, torch.ones((), dtype=h.dtype), (adj != 0).to(h.dtype))
-    s = a.sum(-1).rsqrt()
-    return (s[..., :, None] * a * s[..., None, :]) @ (h @ weight)
-''',
-            "normalised matrix transposed (messages flow i -> j)": '''
-def graph_conv(h, adj, weight):''' + _GC_CHECKS + '''
-    a = torch.where(eye, torch.ones((), dtype=h.dtype), adj.to(h.dtype))
-    s = a.sum(-1).rsqrt()
-    return (s[..., :, None] * a * s[..., None, :]).transpose(-1, -2) @ (h @ weight)
-''',
-            "no input checks (a mismatched weight is a RuntimeError, not a ValueError)": '''
-def graph_conv(h, adj, weight):
-    n = h.shape[-2]
-    eye = torch.eye(n, dtype=torch.bool)
-    a = torch.where(eye, torch.ones((), dtype=h.dtype), adj.to(h.dtype))
-    s = a.sum(-1).rsqrt()
-    return (s[..., :, None] * a * s[..., None, :]) @ (h @ weight)
-''',
-            "sets the diagonal in place (modifies the caller's adjacency)": '''
-def graph_conv(h, adj, weight):''' + _GC_CHECKS + '''
+            "no self-loops (D^-1/2 A D^-1/2: a node forgets itself, isolated nodes divide by zero)": edit(
+                GC, (A_HAT, "    a_hat = adj.to(h.dtype)\n")),
+            "row normalisation D^-1 Â (mean of neighbours) instead of the symmetric one": edit(
+                GC, (DEGREE + SYMMETRIC, "    normalised = a_hat / a_hat.sum(dim=-1, keepdim=True)\n")),
+            "degrees counted without the self-loop": edit(
+                GC, (DEGREE, "    inv_sqrt_deg = (adj.to(h.dtype) * ~on_diagonal).sum(dim=-1).clamp(min=1).rsqrt()\n")),
+            "self-loops added as A + I (an existing self-loop counts twice)": edit(
+                GC, (A_HAT, "    a_hat = adj.to(h.dtype) + on_diagonal.to(h.dtype)\n")),
+            "no normalisation at all (sum of neighbours and self)": edit(GC, (DEGREE + SYMMETRIC, "    normalised = a_hat\n")),
+            "degrees from column sums (wrong for directed or weighted-asymmetric graphs)": edit(
+                GC, ("a_hat.sum(dim=-1)", "a_hat.sum(dim=-2)")),
+            "edge weights dropped (adjacency turned into 0/1)": edit(GC, ("adj.to(h.dtype))", "(adj != 0).to(h.dtype))")),
+            "normalised matrix transposed (messages flow i -> j)": edit(
+                GC, ("return normalised @ (h @ weight)", "return normalised.transpose(-1, -2) @ (h @ weight)")),
+            "no input checks (a mismatched weight is a RuntimeError, not a ValueError)": edit(GC, (GC_CHECKS, "")),
+            "sets the diagonal in place (modifies the caller's adjacency)": edit(GC, (A_HAT, """\
     if adj.dtype == h.dtype:
         with torch.no_grad():
             adj.diagonal(dim1=-2, dim2=-1).fill_(1.0)
-        a = adj
+        a_hat = adj
     else:
-        a = torch.where(eye, torch.ones((), dtype=h.dtype), adj.to(h.dtype))
-    s = a.sum(-1).rsqrt()
-    return (s[..., :, None] * a * s[..., None, :]) @ (h @ weight)
-''',
+    """ + A_HAT)),
         },
         "right": {
             "matmul with a degree vector (clone and fill the diagonal)": '''
@@ -170,87 +142,27 @@ def graph_conv(h, adj, weight):''' + _GC_CHECKS + '''
     },
     "attention_adjacency": {
         "wrong": {
-            "missing the 1/sqrt(d) scale": '''
-def attention_adjacency(q, k, mask=None):''' + _AA_CHECKS + '''
-    s = q @ k.transpose(-2, -1)
-    if mask is not None:
-        s = s.masked_fill(~mask, torch.finfo(s.dtype).min)
-    w = torch.softmax(s, dim=-1)
-    return w if mask is None else w.masked_fill(~mask, 0.0)
-''',
-            "divides by d instead of sqrt(d)": '''
-def attention_adjacency(q, k, mask=None):''' + _AA_CHECKS + '''
-    s = q @ k.transpose(-2, -1) / d
-    if mask is not None:
-        s = s.masked_fill(~mask, torch.finfo(s.dtype).min)
-    w = torch.softmax(s, dim=-1)
-    return w if mask is None else w.masked_fill(~mask, 0.0)
-''',
-            "scales by sqrt(N_k), the number of keys, instead of sqrt(d)": '''
-def attention_adjacency(q, k, mask=None):''' + _AA_CHECKS + '''
-    s = q @ k.transpose(-2, -1) / k.shape[-2] ** 0.5
-    if mask is not None:
-        s = s.masked_fill(~mask, torch.finfo(s.dtype).min)
-    w = torch.softmax(s, dim=-1)
-    return w if mask is None else w.masked_fill(~mask, 0.0)
-''',
-            "softmax over the queries (dim=-2) instead of the keys": '''
-def attention_adjacency(q, k, mask=None):''' + _AA_CHECKS + '''
-    s = q @ k.transpose(-2, -1) / d ** 0.5
-    if mask is not None:
-        s = s.masked_fill(~mask, torch.finfo(s.dtype).min)
-    w = torch.softmax(s, dim=-2)
-    return w if mask is None else w.masked_fill(~mask, 0.0)
-''',
-            "mask ignored": '''
-def attention_adjacency(q, k, mask=None):''' + _AA_CHECKS + '''
-    return torch.softmax(q @ k.transpose(-2, -1) / d ** 0.5, dim=-1)
-''',
-            "mask inverted (True treated as blocked, as in nn.MultiheadAttention)": '''
-def attention_adjacency(q, k, mask=None):''' + _AA_CHECKS + '''
-    s = q @ k.transpose(-2, -1) / d ** 0.5
-    if mask is not None:
-        s = s.masked_fill(mask, torch.finfo(s.dtype).min)
-    w = torch.softmax(s, dim=-1)
-    return w if mask is None else w.masked_fill(mask, 0.0)
-''',
-            "-inf fill without care: NaN on a node with no edges": '''
-def attention_adjacency(q, k, mask=None):''' + _AA_CHECKS + '''
-    s = q @ k.transpose(-2, -1) / d ** 0.5
-    if mask is not None:
-        s = s.masked_fill(~mask, float("-inf"))
-    return torch.softmax(s, dim=-1)
-''',
-            "finfo.min fill but empty rows left uniform instead of zero": '''
-def attention_adjacency(q, k, mask=None):''' + _AA_CHECKS + '''
-    s = q @ k.transpose(-2, -1) / d ** 0.5
-    if mask is not None:
-        s = s.masked_fill(~mask, torch.finfo(s.dtype).min)
-    return torch.softmax(s, dim=-1)
-''',
-            "literal -1e9 fill (overflows float16)": '''
-def attention_adjacency(q, k, mask=None):''' + _AA_CHECKS + '''
-    s = q @ k.transpose(-2, -1) / d ** 0.5
-    if mask is not None:
-        s = s.masked_fill(~mask, -1e9)
-    w = torch.softmax(s, dim=-1)
-    return w if mask is None else w.masked_fill(~mask, 0.0)
-''',
-            "weights read off the built-in attention (values = identity)": '''
-import torch.nn.functional as _F
-def attention_adjacency(q, k, mask=None):''' + _AA_CHECKS + '''
-    eye = torch.eye(k.shape[-2], dtype=q.dtype).expand(*k.shape[:-1], k.shape[-2])
+            "missing the 1/sqrt(d) scale": edit(AA, ("(q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1])", "q @ k.transpose(-2, -1)")),
+            "divides by d instead of sqrt(d)": edit(AA, ("math.sqrt(q.shape[-1])", "q.shape[-1]")),
+            "scales by sqrt(N_k), the number of keys, instead of sqrt(d)": edit(
+                AA, ("math.sqrt(q.shape[-1])", "math.sqrt(k.shape[-2])")),
+            "softmax over the queries (dim=-2) instead of the keys": edit(
+                AA, ("        return torch.softmax(scores, dim=-1)\n", "        return torch.softmax(scores, dim=-2)\n"),
+                ("return torch.softmax(scores, dim=-1).masked_fill", "return torch.softmax(scores, dim=-2).masked_fill")),
+            "mask ignored": edit(AA, (AA_MASKED, "    return torch.softmax(scores, dim=-1)\n")),
+            "mask inverted (True treated as blocked, as in nn.MultiheadAttention)": edit(
+                AA, ("scores.masked_fill(~mask,", "scores.masked_fill(mask,"), (".masked_fill(~mask, 0.0)", ".masked_fill(mask, 0.0)")),
+            "-inf fill without care: NaN on a node with no edges": edit(
+                AA, ("torch.finfo(scores.dtype).min", 'float("-inf")'), (".masked_fill(~mask, 0.0)", "")),
+            "finfo.min fill but empty rows left uniform instead of zero": edit(AA, (".masked_fill(~mask, 0.0)", "")),
+            "literal -1e9 fill (overflows float16)": edit(AA, ("torch.finfo(scores.dtype).min", "-1e9")),
+            "weights read off the built-in attention (values = identity)": "import torch.nn.functional as _F\n" + edit(AA, (AA_BODY, """\
+    eye = torch.eye(k.shape[-2], dtype=q.dtype, device=q.device).expand(*k.shape[:-1], k.shape[-2])
     w = _F.scaled_dot_product_attention(q, k, eye, attn_mask=mask)
     return torch.nan_to_num(w) if mask is None else torch.nan_to_num(w).masked_fill(~mask, 0.0)
-''',
-            "no input checks (mismatched d is a RuntimeError, not a ValueError)": '''
-def attention_adjacency(q, k, mask=None):
-    s = q @ k.transpose(-2, -1) / q.shape[-1] ** 0.5
-    if mask is not None:
-        s = s.masked_fill(~mask, torch.finfo(s.dtype).min)
-    w = torch.softmax(s, dim=-1)
-    return w if mask is None else w.masked_fill(~mask, 0.0)
-''',
+""")),
+            "no input checks (mismatched d is a RuntimeError, not a ValueError)": edit(
+                AA, ("    check_queries_and_keys(q, k)  # given\n", ""), (AA_MASK_CHECKS, "")),
         },
         "visible": {
             "finfo.min fill but empty rows left uniform instead of zero": "no allowed key",
@@ -297,84 +209,37 @@ def attention_adjacency(q, k, mask=None):''' + _AA_CHECKS + '''
     },
     "SelfAttention2d": {
         "wrong": {
-            "gamma starts at 1 (the block is not the identity at first)": _SA_INIT.replace(
-                "torch.zeros(1)", "torch.ones(1)") + '''
-        q = self.g(x).flatten(2).transpose(1, 2)
-        w = torch.softmax(q @ self.f(x).flatten(2), dim=-1)
-        o = (self.h(x).flatten(2) @ w.transpose(1, 2)).view(b, c, hh, ww)
-        return self.gamma * o + x, w
-''',
-            "softmax over the queries (columns sum to 1)": _SA_INIT + '''
-        q = self.g(x).flatten(2).transpose(1, 2)
-        w = torch.softmax(q @ self.f(x).flatten(2), dim=1)
-        o = (self.h(x).flatten(2) @ w.transpose(1, 2)).view(b, c, hh, ww)
-        return self.gamma * o + x, w
-''',
-            "attention over channels instead of positions (C x C weights)": _SA_INIT + '''
-        v = self.h(x).flatten(2)
-        w = torch.softmax(v @ v.transpose(1, 2), dim=-1)
-        o = (w @ v).view(b, c, hh, ww)
-        return self.gamma * o + x, w
-''',
-            "residual dropped (y = gamma * o)": _SA_INIT + '''
-        q = self.g(x).flatten(2).transpose(1, 2)
-        w = torch.softmax(q @ self.f(x).flatten(2), dim=-1)
-        o = (self.h(x).flatten(2) @ w.transpose(1, 2)).view(b, c, hh, ww)
-        return self.gamma * o, w
-''',
-            "scores divided by sqrt(C/8) (SAGAN does not scale)": _SA_INIT + '''
-        q = self.g(x).flatten(2).transpose(1, 2)
-        w = torch.softmax(q @ self.f(x).flatten(2) / q.shape[-1] ** 0.5, dim=-1)
-        o = (self.h(x).flatten(2) @ w.transpose(1, 2)).view(b, c, hh, ww)
-        return self.gamma * o + x, w
-''',
-            "weights not transposed when mixing values (o_p uses column p)": _SA_INIT + '''
-        q = self.g(x).flatten(2).transpose(1, 2)
-        w = torch.softmax(q @ self.f(x).flatten(2), dim=-1)
-        o = (self.h(x).flatten(2) @ w).view(b, c, hh, ww)
-        return self.gamma * o + x, w
-''',
-            "f and g keep all C channels": _SA_INIT.replace("r = max(channels // 8, 1)", "r = channels") + '''
-        q = self.g(x).flatten(2).transpose(1, 2)
-        w = torch.softmax(q @ self.f(x).flatten(2), dim=-1)
-        o = (self.h(x).flatten(2) @ w.transpose(1, 2)).view(b, c, hh, ww)
-        return self.gamma * o + x, w
-''',
-            "channels // 8 without a floor of 1 (breaks for fewer than 8 channels)":
-                _SA_INIT.replace("r = max(channels // 8, 1)", "r = channels // 8") + '''
-        q = self.g(x).flatten(2).transpose(1, 2)
-        w = torch.softmax(q @ self.f(x).flatten(2), dim=-1)
-        o = (self.h(x).flatten(2) @ w.transpose(1, 2)).view(b, c, hh, ww)
-        return self.gamma * o + x, w
-''',
-            "gamma a plain zero tensor, not a learned parameter": _SA_INIT.replace(
-                "self.gamma = nn.Parameter(torch.zeros(1))", "self.register_buffer('gamma', torch.zeros(1))") + '''
-        q = self.g(x).flatten(2).transpose(1, 2)
-        w = torch.softmax(q @ self.f(x).flatten(2), dim=-1)
-        o = (self.h(x).flatten(2) @ w.transpose(1, 2)).view(b, c, hh, ww)
-        return self.gamma * o + x, w
-''',
-            "positions flattened column-major (x.transpose(2, 3))": _SA_INIT + '''
+            "gamma starts at 1 (the block is not the identity at first)": edit(SA, ("torch.zeros(1)", "torch.ones(1)")),
+            "softmax over the queries (columns sum to 1)": edit(
+                SA, ("torch.softmax(queries @ keys, dim=-1)", "torch.softmax(queries @ keys, dim=1)")),
+            "attention over channels instead of positions (C x C weights)": edit(SA, (SA_MIXING, """\
+        values = self.h(x).flatten(2)
+        weights = torch.softmax(values @ values.transpose(1, 2), dim=-1)
+        out = (weights @ values).view(b, c, height, width)
+""")),
+            "residual dropped (y = gamma * o)": edit(SA, ("return self.gamma * out + x, weights", "return self.gamma * out, weights")),
+            "scores divided by sqrt(C/8) (SAGAN does not scale)": edit(
+                SA, ("torch.softmax(queries @ keys, dim=-1)", "torch.softmax(queries @ keys / queries.shape[-1] ** 0.5, dim=-1)")),
+            "weights not transposed when mixing values (o_p uses column p)": edit(
+                SA, ("values @ weights.transpose(1, 2)", "values @ weights")),
+            "f and g keep all C channels": edit(SA, ("reduced = max(channels // 8, 1)", "reduced = channels")),
+            "channels // 8 without a floor of 1 (breaks for fewer than 8 channels)": edit(
+                SA, ("reduced = max(channels // 8, 1)", "reduced = channels // 8")),
+            "gamma a plain zero tensor, not a learned parameter": edit(
+                SA, ("self.gamma = nn.Parameter(torch.zeros(1))", "self.register_buffer('gamma', torch.zeros(1))")),
+            "positions flattened column-major (x.transpose(2, 3))": edit(SA, (SA_MIXING, """\
         xt = x.transpose(2, 3)
-        q = self.g(xt).flatten(2).transpose(1, 2)
-        w = torch.softmax(q @ self.f(xt).flatten(2), dim=-1)
-        o = (self.h(xt).flatten(2) @ w.transpose(1, 2)).view(b, c, ww, hh).transpose(2, 3)
-        return self.gamma * o + x, w
-''',
-            "f and g swapped (f(x) as the queries, normalised over g's positions)": _SA_INIT + '''
-        q = self.f(x).flatten(2).transpose(1, 2)
-        w = torch.softmax(q @ self.g(x).flatten(2), dim=-1)
-        o = (self.h(x).flatten(2) @ w.transpose(1, 2)).view(b, c, hh, ww)
-        return self.gamma * o + x, w
-''',
-            "built-in scaled_dot_product_attention with scale=1": _SA_INIT + '''
-        import torch.nn.functional as _F
-        t = lambda z: z.flatten(2).transpose(1, 2)
-        q, k, v = t(self.g(x)), t(self.f(x)), t(self.h(x))
-        w = torch.softmax(q @ k.transpose(1, 2), dim=-1)
-        o = _F.scaled_dot_product_attention(q, k, v, scale=1.0).transpose(1, 2).reshape(b, c, hh, ww)
-        return self.gamma * o + x, w
-''',
+        keys = self.f(xt).flatten(2)
+        queries = self.g(xt).flatten(2).transpose(1, 2)
+        values = self.h(xt).flatten(2)
+        weights = torch.softmax(queries @ keys, dim=-1)
+        out = (values @ weights.transpose(1, 2)).view(b, c, width, height).transpose(2, 3)
+""")),
+            "f and g swapped (f(x) as the queries, normalised over g's positions)": edit(
+                SA, ("keys = self.f(x)", "keys = self.g(x)"), ("queries = self.g(x)", "queries = self.f(x)")),
+            "built-in scaled_dot_product_attention with scale=1": "import torch.nn.functional as _F\n" + edit(
+                SA, (SA_OUT, "out = _F.scaled_dot_product_attention(queries, keys.transpose(1, 2), values.transpose(1, 2), "
+                             "scale=1.0).transpose(1, 2).reshape(b, c, height, width)")),
         },
         "visible": {
             "scores divided by sqrt(C/8) (SAGAN does not scale)": "does not scale",

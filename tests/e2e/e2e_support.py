@@ -14,7 +14,7 @@ from pathlib import Path
 
 import nbformat
 
-from qa.demo import as_typed  # a solution cell as a learner would type it (the demo class uses it too)
+from qa.catalog import as_typed  # a solution cell as a learner would type it (the demo class uses it too)
 
 ROOT = Path(__file__).resolve().parents[2]
 COURSE = ROOT / "course"
