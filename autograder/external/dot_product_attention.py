@@ -126,6 +126,7 @@ def padding_mask_steps(rng: np.random.Generator) -> list[Step]:
     steps.append(Step("padding_mask", [np.array([0, 0]), 0], expect=returns(
         np.zeros((2, 0), dtype=bool), name="padding_mask with max_len 0", dtype="bool")))
     for args, mention, label in [([np.array([-1, 2]), 4], ("-1",), "a negative length"),
+                                 ([np.array([2, 5]), 4], ("5",), "a length above max_len"),
                                  ([np.array([[1, 2]]), 4], (), "2-D lengths"),
                                  ([np.array([1.0, 2.0]), 4], (), "float lengths")]:
         steps.append(Step("padding_mask", args, expect=raises("ValueError", mention=mention,
