@@ -8,7 +8,9 @@ from torch import nn
 
 from .cases import ModuleCase, checked_call, checked_gradients, must_raise
 from .probe import method, ref
-from .reference_layers import masked_softmax
+from .reference_layers import trusted
+
+masked_softmax = trusted.masked_softmax  # the grader's reference: the kernel-side stand-in, run here
 
 NO_ATTENTION_BUILT_INS = dict(forbid=("scaled_dot_product_attention", "multi_head_attention"))
 #: items are graded independently: the layers run with trusted versions of the earlier items
@@ -59,25 +61,6 @@ def masked_softmax_steps(rng: np.random.Generator) -> list:
     return steps
 
 
-class ReferenceAdditiveAttention(nn.Module):
-    def __init__(self, query_dim, key_dim, attn_dim):
-        super().__init__()
-        self.query_proj = nn.Linear(query_dim, attn_dim, bias=False)
-        self.key_proj = nn.Linear(key_dim, attn_dim, bias=False)
-        self.v = nn.Linear(attn_dim, 1, bias=False)
-
-    def forward(self, query, keys, values, mask=None):
-        single = query.dim() == 2
-        q = query[:, None] if single else query
-        if mask is not None and single:
-            mask = mask[:, None]
-        scores = torch.einsum("btsa,a->bts", torch.tanh(self.query_proj(q)[:, :, None] + self.key_proj(keys)[:, None]),
-                              self.v.weight[0])
-        weights = masked_softmax(scores, mask)
-        context = torch.einsum("bts,bsd->btd", weights, values)
-        return (context[:, 0], weights[:, 0]) if single else (context, weights)
-
-
 def _padding(rng, batch, length, kind, queries=None):
     """A (B, S) padded-tail mask ("one": the first sequence has one real key), (B, 1, S) / (B, T, S) for T queries."""
     if kind is None:
@@ -101,7 +84,7 @@ def additive_attention_steps(rng: np.random.Generator) -> list:
             (3, 5, 2, 4, 1, 4, 1, "one", "float32"), (7, 2, 3, 5, 3, 9, 3, None, "float32"),
             (6, 8, 5, 3, 4, 7, 2, "tail", "float64")]):
         label = f"AdditiveAttention(Dq={dq}, Dk={dk}, A={a}), Dv={dv}, B={b}, S={s}, T={t}, mask={kind}, {dtype}"
-        case = ModuleCase("AdditiveAttention", [dq, dk, a], ReferenceAdditiveAttention(dq, dk, a), rng, label=label,
+        case = ModuleCase("AdditiveAttention", [dq, dk, a], trusted.AdditiveAttention(dq, dk, a), rng, label=label,
                           keep=f"layer{number}", dtype_name=dtype, **ATTENTION_ALONE)
         query = rng.standard_normal((b, dq) if t is None else (b, t, dq)).astype(dtype)
         args = [query, rng.standard_normal((b, s, dk)).astype(dtype), rng.standard_normal((b, s, dv)).astype(dtype)]
@@ -110,7 +93,7 @@ def additive_attention_steps(rng: np.random.Generator) -> list:
         steps += [*case.steps, case.call(args + ([mask] if mask is not None else []), outputs=2, label=label, **tol,
                                          **exercise)]
     # a query with no allowed key; the mask convention (True = attend) with exactly one allowed key
-    case = ModuleCase("AdditiveAttention", [3, 4, 5], ReferenceAdditiveAttention(3, 4, 5), rng, keep="edge",
+    case = ModuleCase("AdditiveAttention", [3, 4, 5], trusted.AdditiveAttention(3, 4, 5), rng, keep="edge",
                       label="AdditiveAttention(3, 4, 5)", **ATTENTION_ALONE)
     one = np.zeros((2, 5), dtype=bool)
     one[0, 3] = one[1, 0] = True
@@ -121,7 +104,7 @@ def additive_attention_steps(rng: np.random.Generator) -> list:
               case.call([rng.standard_normal((2, 3)), rng.standard_normal((2, 5, 4)), rng.standard_normal((2, 5, 2)),
                          one], outputs=2, label="AdditiveAttention when the mask allows exactly one key", **exercise)]
     # gradients reach every layer and every input
-    case = ModuleCase("AdditiveAttention", [6, 8, 5], ReferenceAdditiveAttention(6, 8, 5), rng, keep="grads",
+    case = ModuleCase("AdditiveAttention", [6, 8, 5], trusted.AdditiveAttention(6, 8, 5), rng, keep="grads",
                       label="AdditiveAttention(6, 8, 5)", **ATTENTION_ALONE)
     args = [rng.standard_normal((3, 6)), rng.standard_normal((3, 7, 8)), rng.standard_normal((3, 7, 4)),
             np.arange(7)[None] < np.array([[7], [3], [1]])]
@@ -129,7 +112,7 @@ def additive_attention_steps(rng: np.random.Generator) -> list:
                                      label="AdditiveAttention, gradients of the context"),
               case.call(args, outputs=2, output=1, rng=rng, grad_args=(0, 1, 2), **exercise,
                         label="AdditiveAttention, gradients of the weights")]
-    case = ModuleCase("AdditiveAttention", [6, 8, 5], ReferenceAdditiveAttention(6, 8, 5), rng, keep="bad",
+    case = ModuleCase("AdditiveAttention", [6, 8, 5], trusted.AdditiveAttention(6, 8, 5), rng, keep="bad",
                       label="AdditiveAttention(6, 8, 5)", **ATTENTION_ALONE)
     q, k, v = rng.standard_normal((2, 6)), rng.standard_normal((2, 4, 8)), rng.standard_normal((2, 4, 3))
     steps += case.steps
@@ -150,7 +133,7 @@ class ReferenceAttentionDecoder(nn.Module):
     def __init__(self, vocab_size, embed_dim, hidden_dim, enc_dim, attn_dim):
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embed_dim)
-        self.attention = ReferenceAdditiveAttention(hidden_dim, enc_dim, attn_dim)
+        self.attention = trusted.AdditiveAttention(hidden_dim, enc_dim, attn_dim)
         self.gru = nn.GRUCell(embed_dim + enc_dim, hidden_dim)
         self.out = nn.Linear(hidden_dim + enc_dim, vocab_size)
 

@@ -8,6 +8,7 @@ import torch
 
 from .expect import all_of, gradient, raises, returns, unchanged
 from .probe import MetaTensor, Result, Step, device, tensor
+from .reference_layers import masked_attention
 
 EXERCISE = dict(forbid=("scaled_dot_product_attention",), exercise="scaled_dot_product_attention")
 
@@ -15,15 +16,7 @@ EXERCISE = dict(forbid=("scaled_dot_product_attention",), exercise="scaled_dot_p
 def reference_attention(q, k, v, mask=None, upstream=None):
     """(output, weights) in float64; with ``upstream`` (for the output) also the gradients of q, k and v."""
     q, k, v = (torch.from_numpy(np.asarray(a, dtype=np.float64)).requires_grad_() for a in (q, k, v))
-    scores = q @ k.transpose(-1, -2) / np.sqrt(q.shape[-1])
-    if mask is not None:
-        allowed = torch.from_numpy(np.asarray(mask, dtype=bool)).expand_as(scores)
-        scores = scores.masked_fill(~allowed, -np.inf)
-        has_key = allowed.any(-1, keepdim=True)
-        weights = torch.softmax(scores.masked_fill(~has_key, 0.0), dim=-1) * has_key
-    else:
-        weights = torch.softmax(scores, dim=-1)
-    out = weights @ v
+    out, weights = masked_attention(q, k, v, None if mask is None else torch.from_numpy(np.asarray(mask, dtype=bool)))
     grads = None
     if upstream is not None:
         out.backward(torch.from_numpy(upstream))

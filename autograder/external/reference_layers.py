@@ -1,8 +1,10 @@
 """Trusted layers the grader compares learners' modules with, in its own process (plain torch, float64 in use).
 
-Shared by the notebooks that build on one another: the masked softmax (03), attention with the course's mask rule
-(05), multi-head attention (06, and inside 07's layers). Parameter names are the docstrings' own, so the grader's
-weights load into both sides.
+``trusted`` is the kernel-side stand-ins module (``autograder/kernel/grading_references.py``), loaded here as plain
+code: one correct implementation of each earlier item serves both as the stand-in in the kernel and as a building
+block of the grader's references. Added here: attention with the course's mask rule (05, 09) and notebook 06's
+multi-head attention (06, and inside 07's layers). Parameter names are the docstrings' own, so the grader's weights
+load into both sides.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import math
 import sys
 from pathlib import Path
 
-import torch
 from torch import nn
 
 
@@ -33,30 +34,10 @@ def _kernel_side_layers():
 trusted = _kernel_side_layers()
 
 
-def masked_softmax(scores, mask=None):
-    """Softmax over the last axis on the positions where the bool ``mask`` (broadcast to the scores) is True; a row
-    with no True gives all-zero weights (and zero gradients, never NaN)."""
-    if mask is None:
-        return torch.softmax(scores, dim=-1)
-    allowed = mask.expand_as(scores)
-    has_key = allowed.any(-1, keepdim=True)
-    return torch.softmax(scores.masked_fill(~allowed, -math.inf).masked_fill(~has_key, 0.0), dim=-1) * has_key
-
-
 def masked_attention(q, k, v, mask=None):
     """(output, weights) of softmax(q k^T / sqrt(d)) v with :func:`masked_softmax`'s mask rule."""
-    weights = masked_softmax(q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1]), mask)
+    weights = trusted.masked_softmax(q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1]), mask)
     return weights @ v, weights
-
-
-def split(x, heads):
-    batch, length, width = x.shape
-    return x.reshape(batch, length, heads, width // heads).transpose(1, 2)
-
-
-def merge(x):
-    batch, heads, length, width = x.shape
-    return x.transpose(1, 2).reshape(batch, length, heads * width)
 
 
 class ReferenceMultiHeadAttention(nn.Module):
@@ -70,6 +51,7 @@ class ReferenceMultiHeadAttention(nn.Module):
 
     def forward(self, query, key, value, mask=None):
         heads = self.num_heads
+        split = trusted.split_heads
         out, weights = masked_attention(split(self.q_proj(query), heads), split(self.k_proj(key), heads),
                                         split(self.v_proj(value), heads), mask)
-        return self.out_proj(merge(out)), weights
+        return self.out_proj(trusted.merge_heads(out)), weights

@@ -8,6 +8,7 @@ from torch import nn
 
 from .cases import ModuleCase, checked_call, checked_gradients, must_raise
 from .probe import method
+from .reference_layers import trusted
 
 POOL = dict(forbid=("adaptive_avg_pool2d", "avg_pool2d"), exercise="global_average_pool")
 GATE = dict(forbid=("softmax",), exercise="SEBlock")
@@ -20,19 +21,6 @@ def reference_pool(x):
     return x.sum(dim=(2, 3)) / (x.shape[2] * x.shape[3])
 
 
-class ReferenceSE(nn.Module):
-    def __init__(self, channels, reduction=16):
-        super().__init__()
-        hidden = max(1, channels // reduction)
-        self.fc1, self.fc2 = nn.Linear(channels, hidden), nn.Linear(hidden, channels)
-
-    def gate(self, x):
-        return torch.sigmoid(self.fc2(torch.relu(self.fc1(reference_pool(x)))))
-
-    def forward(self, x):
-        return x * self.gate(x)[:, :, None, None]
-
-
 class ReferenceSEResidual(nn.Module):
     def __init__(self, channels, reduction=16):
         super().__init__()
@@ -40,7 +28,7 @@ class ReferenceSEResidual(nn.Module):
         self.bn1 = nn.BatchNorm2d(channels)
         self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(channels)
-        self.se = ReferenceSE(channels, reduction)
+        self.se = trusted.SEBlock(channels, reduction)
 
     def forward(self, x):
         return torch.relu(x + self.se(self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))))
@@ -74,7 +62,7 @@ def se_block_steps(rng: np.random.Generator) -> list:
             (16, 4, (2, 16, 3, 5), "float32"), (12, 16, (1, 12, 1, 1), "float32"), (64, 16, (4, 64, 7, 7), "float32"),
             (10, 3, (3, 10, 4, 9), "float64"), (1, 1, (2, 1, 5, 5), "float32"), (6, 2, (1, 6, 2, 3), "float64")]):
         label = f"SEBlock({c}, {r})"
-        case = ModuleCase("SEBlock", [c, r], ReferenceSE(c, r), rng, label=label, keep=f"se{number}",
+        case = ModuleCase("SEBlock", [c, r], trusted.SEBlock(c, r), rng, label=label, keep=f"se{number}",
                           dtype_name=dtype, init=_spread_gates(-3, 3), **SE_ALONE)
         tol = dict(atol=1e-6, rtol=1e-5) if dtype == "float32" else dict(atol=1e-12, rtol=1e-10)
         x = (rng.standard_normal(shape) * 2 + 0.5).astype(dtype)
@@ -84,14 +72,14 @@ def se_block_steps(rng: np.random.Generator) -> list:
             steps.append(case.call([x], label=f"{label} on {shape}", rng=rng, grad_args=(0,), **GATE))
     # the gates are independent sigmoids: every one can be near 1 at once
     logits_six = lambda n, s, r: np.zeros(s) if n == "fc2.weight" else np.full(s, 6.0) if n == "fc2.bias" else None  # noqa: E731
-    case = ModuleCase("SEBlock", [8, 2], ReferenceSE(8, 2), rng, label="SEBlock(8, 2)", keep="open", init=logits_six,
-                      **SE_ALONE)
+    case = ModuleCase("SEBlock", [8, 2], trusted.SEBlock(8, 2), rng, label="SEBlock(8, 2)", keep="open",
+                      init=logits_six, **SE_ALONE)
     steps += [*case.steps, case.call([rng.standard_normal((2, 8, 3, 3))], call="gate", **GATE,
                                      label="SEBlock gates when every excitation logit is 6 (a sigmoid gives 0.9975 for "
                                            "each; a softmax would give 1/8)")]
     steps += [must_raise("SEBlock", [0, 4], label="SEBlock(0, 4)", **SE_ALONE),
               must_raise("SEBlock", [16, 0], label="SEBlock(16, 0)", **SE_ALONE)]
-    case = ModuleCase("SEBlock", [16, 4], ReferenceSE(16, 4), rng, label="SEBlock(16, 4)", keep="bad", **SE_ALONE)
+    case = ModuleCase("SEBlock", [16, 4], trusted.SEBlock(16, 4), rng, label="SEBlock(16, 4)", keep="bad", **SE_ALONE)
     steps += [*case.steps,
               must_raise(method("bad", "forward"), [rng.standard_normal((16, 5, 5))], label="SEBlock on a 3-D input",
                          **SE_ALONE),
