@@ -340,73 +340,89 @@ print("".join("".join(v[2]) for v in list(linecache.cache.values()) if isinstanc
 '''
 
 
-def _cell(source: str) -> nbformat.NotebookNode:
-    return nbformat.v4.new_code_cell(source)
-
-
 def _index(nb, grade_id: str) -> int:
     return next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
 
 
-def _answer(nb, grade_id: str, source: str) -> None:
-    nb.cells[_index(nb, grade_id)].source = source
-
-
-def _insert_after(nb, grade_id: str, source: str) -> None:
-    nb.cells.insert(_index(nb, grade_id) + 1, _cell(source))
+def _edited(nb, edits) -> nbformat.NotebookNode:
+    """``nb`` with each edit made: ``("answer", grade_id, source)`` replaces an answer cell, ``("after", grade_id,
+    source)`` adds a cell after a graded one, ``("append", None, source)`` one at the end. Added cells get ids from
+    their place, so a rebuilt class is the same file."""
+    for kind, grade_id, source in edits:
+        if kind == "answer":
+            nb.cells[_index(nb, grade_id)].source = source
+            continue
+        cell = nbformat.v4.new_code_cell(source)
+        cell["id"] = f"learner-{sum(c.get('id', '').startswith('learner-') for c in nb.cells)}"
+        nb.cells.insert(_index(nb, grade_id) + 1 if kind == "after" else len(nb.cells), cell)
+    return nb
 
 
 def _submissions(grading_dir: Path, port: int) -> dict[str, nbformat.NotebookNode | str]:
-    """student -> notebook (or raw text for a broken file)."""
+    """student -> notebook (or raw text for a broken file): the release filled with the solutions, then each
+    student's edits (one table entry per student), and the cases that change the file itself."""
     sol = solutions(ASSIGNMENT)
     wrong = load_catalog(ASSIGNMENT)["softmax"]["wrong"][WRONG_SOFTMAX]
     release = nbformat.read(release_notebook(ASSIGNMENT), as_version=4)
 
     def good():
-        nb = copy.deepcopy(release)
-        _answer(nb, "softmax", sol["softmax"])
-        _answer(nb, "one_hot_embed", sol["one_hot_embed"])
-        return nb
+        return _edited(copy.deepcopy(release), [("answer", name, sol[name]) for name in ("softmax", "one_hot_embed")])
 
-    out: dict[str, nbformat.NotebookNode | str] = {"alice": good()}
-    nb = good()
-    _answer(nb, "one_hot_embed", EXIT + sol["one_hot_embed"])
-    out["exit_early"] = nb
-    nb = good()
-    _answer(nb, "softmax", LOOP + sol["softmax"])
-    out["infinite_loop"] = nb
-    nb = good()
-    _answer(nb, "one_hot_embed", SLEEP + sol["one_hot_embed"])
-    out["sleeper"] = nb
-    nb = good()
-    _insert_after(nb, "test_softmax", STUBBORN)
-    out["stubborn_loop"] = nb
-    nb = good()
-    for _ in range(5):
-        _insert_after(nb, "test_softmax", SLOW.format(seconds=12))
-    out["slow_everywhere"] = nb
-    nb = good()
-    _insert_after(nb, "test_softmax", FORK)
-    out["fork_bomb"] = nb
-    nb = good()
-    _answer(nb, "softmax", MEMORY + sol["softmax"])
-    out["memory_hog"] = nb
-    nb = good()
-    _insert_after(nb, "test_softmax", HUGE)
-    out["huge_print"] = nb
-    nb = good()
-    _answer(nb, "softmax", SYNTAX)
-    out["syntax_error"] = nb
+    def softmax(source):
+        return [("answer", "softmax", source)]
+
+    def embed(source):
+        return [("answer", "one_hot_embed", source)]
+
+    def after_tests(source):
+        return [("after", "test_softmax", source)]
+
+    def here(path: Path) -> str:  # paths in the repository, found at run time as a hostile learner would
+        return str(path).replace(str(ROOT), "{root}")
+
+    targets = [here(grading_dir / "gradebook.db"), here(grading_dir / "submitted" / "alice"),
+               here(grading_dir / "autograded" / "alice"), here(ROOT / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.py"),
+               here(ROOT / "attention_steps" / "testing.py"), here(ROOT / "course" / ASSIGNMENT), "/"]
+    paths = [here(ROOT / "solutions" / ASSIGNMENT), here(grading_dir / "release"), here(grading_dir / "gradebook.db"),
+             here(ROOT / ".git"), here(ROOT / "autograder" / "external")]
+    edits = {
+        "alice": [],
+        "exit_early": embed(EXIT + sol["one_hot_embed"]),
+        "infinite_loop": softmax(LOOP + sol["softmax"]),
+        "sleeper": embed(SLEEP + sol["one_hot_embed"]),
+        "stubborn_loop": after_tests(STUBBORN),
+        "slow_everywhere": after_tests(SLOW.format(seconds=12)) * 5,
+        "fork_bomb": after_tests(FORK),
+        "memory_hog": softmax(MEMORY + sol["softmax"]),
+        "huge_print": after_tests(HUGE),
+        "syntax_error": softmax(SYNTAX),
+        "always_equal": softmax(ALWAYS_EQUAL) + embed(ALWAYS_EQUAL_EMBED),
+        "patch_helpers": softmax(PATCH_HELPERS + wrong),
+        "patch_midtest": softmax(PATCH_MIDTEST),
+        "disable_modes": softmax(DISABLE_MODES),
+        "persistent_mode": softmax(PERSISTENT_MODE),
+        "write_everywhere": after_tests(WRITE.format(targets=targets)),
+        "kill_grader": after_tests(KILL),
+        "read_hidden": after_tests(READ.format(paths=paths)) + [("append", None, READ_HISTORY)],
+        "read_private": after_tests(READ_PRIVATE.format(alice=str(grading_dir / "submitted" / "alice"))),
+        "network": after_tests(NETWORK.format(port=port)),
+        "displayhook": softmax(DISPLAYHOOK),
+        "gc_walk": softmax(GC_WALK),
+        **{name: softmax(source) for name, (_, _, _, source) in SHORTCUTS.items()},
+    }
+    out: dict[str, nbformat.NotebookNode | str] = {student: _edited(good(), e) for student, e in edits.items()}
+    # hooking the kernel, with a wrong softmax and nothing else filled in
+    for name, (_, hook) in HOOKS.items():
+        out[name] = _edited(copy.deepcopy(release), softmax(hook + "\n\ndef softmax(x, dim=-1):\n    return x\n"))
+    # the file itself: cells deleted, duplicated, stripped of metadata; renamed; not a notebook
     nb = good()
     del nb.cells[_index(nb, "test_one_hot_embed")]
     del nb.cells[_index(nb, "softmax")]
     out["deleted_cells"] = nb
-    nb = good()
-    _answer(nb, "softmax", wrong)
-    i = _index(nb, "softmax")
-    twin = copy.deepcopy(nb.cells[i])
+    nb = _edited(good(), softmax(wrong))
+    twin = copy.deepcopy(nb.cells[_index(nb, "softmax")])
     twin.source, twin["id"] = sol["softmax"], "softmax-copy"
-    nb.cells.insert(i + 1, twin)
+    nb.cells.insert(_index(nb, "softmax") + 1, twin)
     out["duplicated_cell"] = nb
     out["renamed"] = good()
     nb = good()
@@ -415,61 +431,6 @@ def _submissions(grading_dir: Path, port: int) -> dict[str, nbformat.NotebookNod
         cell["id"] = f"stripped-{i}"
     out["stripped_metadata"] = nb
     out["not_a_notebook"] = '{"cells": [ this is not json'
-    nb = good()
-    _answer(nb, "softmax", ALWAYS_EQUAL)
-    _answer(nb, "one_hot_embed", ALWAYS_EQUAL_EMBED)
-    out["always_equal"] = nb
-    nb = good()
-    _answer(nb, "softmax", PATCH_HELPERS + wrong)
-    out["patch_helpers"] = nb
-    nb = good()
-    _answer(nb, "softmax", PATCH_MIDTEST)
-    out["patch_midtest"] = nb
-    nb = good()
-    _answer(nb, "softmax", DISABLE_MODES)
-    out["disable_modes"] = nb
-    nb = good()
-    _answer(nb, "softmax", PERSISTENT_MODE)
-    out["persistent_mode"] = nb
-    def here(path: Path) -> str:  # paths in the repository, found at run time as a hostile learner would
-        return str(path).replace(str(ROOT), "{root}")
-
-    targets = [here(grading_dir / "gradebook.db"), here(grading_dir / "submitted" / "alice"),
-               here(grading_dir / "autograded" / "alice"), here(ROOT / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.py"),
-               here(ROOT / "attention_steps" / "testing.py"), here(ROOT / "course" / ASSIGNMENT), "/"]
-    nb = good()
-    _insert_after(nb, "test_softmax", WRITE.format(targets=targets))
-    out["write_everywhere"] = nb
-    nb = good()
-    _insert_after(nb, "test_softmax", KILL)
-    out["kill_grader"] = nb
-    paths = [here(ROOT / "solutions" / ASSIGNMENT), here(grading_dir / "release"), here(grading_dir / "gradebook.db"),
-             here(ROOT / ".git"), here(ROOT / "autograder" / "external")]
-    nb = good()
-    _insert_after(nb, "test_softmax", READ.format(paths=paths))
-    nb.cells.append(_cell(READ_HISTORY))
-    out["read_hidden"] = nb
-    nb = good()
-    _insert_after(nb, "test_softmax", READ_PRIVATE.format(alice=str(grading_dir / "submitted" / "alice")))
-    out["read_private"] = nb
-    nb = good()
-    _insert_after(nb, "test_softmax", NETWORK.format(port=port))
-    out["network"] = nb
-    nb = good()
-    _answer(nb, "softmax", DISPLAYHOOK)
-    out["displayhook"] = nb
-    for name, (_, _, _, source) in SHORTCUTS.items():
-        nb = good()
-        _answer(nb, "softmax", source)
-        out[name] = nb
-    nb = good()
-    _answer(nb, "softmax", GC_WALK)
-    out["gc_walk"] = nb
-    blank = nbformat.read(release_notebook(ASSIGNMENT), as_version=4)
-    for name, (_, hook) in HOOKS.items():
-        nb = copy.deepcopy(blank)
-        _answer(nb, "softmax", hook + "\n\ndef softmax(x, dim=-1):\n    return x\n")
-        out[name] = nb
     return out
 
 
