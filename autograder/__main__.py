@@ -21,6 +21,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--assignment", help="only this assignment (required for zip downloads)")
     p.add_argument("--trusted", action="store_true",
                    help="run kernels without the sandbox: only for notebooks you wrote yourself")
+    p.add_argument("--jobs", "-j", type=int, default=None,
+                   help="notebooks executed at once on this machine (default: the number of cores)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="execute on the workers of this Dask cluster instead (autograder/README.md)")
+    p.add_argument("--regrade", action="store_true",
+                   help="grade every submission again (default: keep those graded before from the same files)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p = sub.add_parser("feedback", help="write HTML feedback per student under .grading/feedback/")
     p.add_argument("--assignment")
     p = sub.add_parser("report", help="grades CSV, per-exercise table and score histogram under .grading/reports/")
@@ -40,10 +47,15 @@ def main(argv: list[str] | None = None) -> int:
             print("00_orientation changed: `python -m qa classes` rebuilds the demo and adversarial classes from it")
     elif args.command == "grade":
         try:
-            rows = grading.grade(args.submissions, args.assignment, trusted=args.trusted)
+            rows = grading.grade(args.submissions, args.assignment, trusted=args.trusted, jobs=args.jobs,
+                                 scheduler=args.scheduler, regrade=args.regrade, progress=not args.no_progress)
         except sandbox.SandboxUnavailable as e:
             print(e, file=sys.stderr)
             return 2
+        except KeyboardInterrupt:
+            print("\ninterrupted: the submissions graded so far are saved; `grade` again grades the rest",
+                  file=sys.stderr)
+            return 130
         print(grading.format_table(rows))
     elif args.command == "feedback":
         for path in grading.feedback(args.assignment):

@@ -16,17 +16,19 @@ IGNORED = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.py", "ju
 CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 
 
-def autograde_preprocessors() -> list:
-    """nbgrader's autograde steps: Execute replaced by the sandboxed, limited one (``autograder/execute.py``),
-    SaveAutoGrades by the one that also needs the grader's own verdict (``autograder/scoring.py``)."""
+def autograde_preprocessors(executed_by: type | None = None) -> list:
+    """nbgrader's autograde steps: Execute replaced by ``executed_by`` — the sandboxed, limited kernel
+    (``autograder/execute.py``), or, when a class is graded on workers, the notebook a worker executed
+    (``autograder/batch.py``) — then the hidden tests judged here, and SaveAutoGrades replaced by the one that also
+    needs that judgement (``autograder/scoring.py``)."""
     from nbconvert.preprocessors import ClearMetadataPreprocessor
     from nbgrader.preprocessors import AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput
 
     from .execute import SandboxExecute
-    from .scoring import SaveVerifiedGrades
+    from .scoring import JudgeHidden, SaveVerifiedGrades
 
-    return [SandboxExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveVerifiedGrades,
-            AssignLatePenalties, CheckCellMetadata]
+    return [executed_by or SandboxExecute, JudgeHidden, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+            SaveVerifiedGrades, AssignLatePenalties, CheckCellMetadata]
 
 
 def _env_int(name: str, default: int) -> int:

@@ -10,14 +10,17 @@ the kernel; everything it adds around a cell is on nbclient's hooks:
 - ``on_cell_execute``: before each graded test cell the guard restores what the learner may have patched (torch,
   numpy, the test helpers and their names in the notebook);
 - ``on_cell_executed``: after it, the guard's verdict (tampered with while the tests ran?) and the item's hidden
-  tests, run by the probe and judged here (``autograder/external/``); notes on memory, syntax and cut output;
+  tests, run by the probe; what the kernel wrote is taken back as bytes for the grader to judge
+  (:class:`autograder.scoring.JudgeHidden`, the next step of the chain, wherever this one ran); notes on memory,
+  syntax and cut output;
 - the loop: a cell past its time limit is interrupted, and the kernel killed if it does not stop; past the
   notebook's limit, or after the kernel died (``os._exit``, a crash, a resource limit), every remaining cell gets
   an error output saying why it did not run, so its tests score 0 and the rest of the notebook keeps its points;
 - ``output``: a cell's printed output is cut at ``cell_output_bytes`` (nbgrader's LimitOutput only counts lines,
   and a single 10 MB line would land in the feedback).
 
-What happened (one line each) is written beside the gradebook for the report and the student's feedback.
+What happened (one line each) goes to ``resources["attention_steps"]`` with the probes' results and the seed of the
+hidden tests' inputs; JudgeHidden writes the notes beside the gradebook for the report and the student's feedback.
 """
 
 from __future__ import annotations
@@ -41,8 +44,6 @@ from traitlets import Bool, Integer
 
 from . import external, sandbox
 from .config import Limits
-from .notebooks import TEST_ID
-from .notes import write_notes
 from .preflight import FLAG
 
 #: The kernel-side guard (autograder/kernel/grading_guard.py, on the kernel's path): called by these names only.
@@ -113,13 +114,18 @@ class SandboxExecute(Execute):
     async def async_start_new_kernel(self, **kwargs):
         env = {k: v for k, v in os.environ.items() if k != "JPY_PARENT_PID"}  # ipykernel would watch a pid it can't see
         env["PYTHONPATH"] = str(GUARD_FOLDER)  # in the sandbox: where the launcher binds it
-        if not self.trusted:
+        env["NBGRADER_EXECUTION"] = "autograde"  # nbgrader sets it around its Execute; a grading worker does not
+        env["OMP_NUM_THREADS"] = "1"  # one torch thread per kernel: the same in and out of the sandbox, any --jobs
+        self.km.transport, self.km.cache_ports = "ipc", False  # sockets as files: no TCP, nothing to eavesdrop on
+        if self.trusted:
+            self._sockets = tempfile.mkdtemp(prefix="agk-")
+            self.km.ip = os.path.join(self._sockets, "k")
+        else:
             self._box = sandbox.Box.new()
             limits = Limits(memory_bytes=self.memory_bytes, cpu_seconds=self.cpu_seconds,
                             processes=self.processes, file_bytes=self.file_bytes)
             env.update(self._box.kernel_env(limits))
             # no network in the sandbox: the kernel's sockets are files in a folder bound into it
-            self.km.transport, self.km.cache_ports = "ipc", False
             self.km.ip = str(self._box.base / "sockets" / "k")
         kwargs["env"] = env
         return await super().async_start_new_kernel(**kwargs)
@@ -203,10 +209,14 @@ class SandboxExecute(Execute):
         self._total_bytes = 0
         self._cut: set[int] = set()
         self._box = None
+        self._sockets = None
         self._tripwire = None
         self._resources = resources if resources is not None else {}
         self._assignment = self._resources.get("nbgrader", {}).get("assignment", "")
-        self._seed = secrets.randbits(63)  # the hidden tests' inputs: new for every grading run
+        found = self._resources.setdefault("attention_steps", {})
+        # the hidden tests' inputs: new for every grading run (the class grader draws it and hands it in)
+        self._seed = found.setdefault("seed", secrets.randbits(63))
+        found["probes"] = {}
         self.nb.metadata.setdefault("attention_steps", {})["hidden_test_seed"] = self._seed
         self._cell_timeout = cell_timeout = self.timeout or 60
         self._start = time.monotonic()
@@ -263,11 +273,10 @@ class SandboxExecute(Execute):
             self._read_tripwire()
             if self._box is not None:
                 self._box.destroy()
-            info = self._resources.get("nbgrader", {})
-            if info.get("student") and info.get("assignment"):
-                write_notes(info["assignment"], info["student"], "execution", self._notes)
-                uid = self._box.uid if self._box is not None else -1
-                write_notes(info["assignment"], info["student"], "kernel", [str(uid), str(pid)])
+            if self._sockets:
+                shutil.rmtree(self._sockets, ignore_errors=True)
+            found["notes"] = list(self._notes)
+            found["kernel"] = [str(self._box.uid if self._box is not None else -1), str(pid)]
         self.set_widgets_metadata()
         return self.nb, self.resources
 
@@ -292,7 +301,7 @@ class SandboxExecute(Execute):
 
     async def on_cell_executed(self, cell, cell_index, execute_reply, **_):
         """A cell ran to its reply (a timeout or a dead kernel never gets here: the loop handles those): notes, and
-        for a test cell the integrity verdict and the item's hidden tests, judged here."""
+        for a test cell the integrity verdict and the item's hidden tests, run by the probe."""
         super().on_cell_executed(cell=cell, cell_index=cell_index, execute_reply=execute_reply)
         errors = {o.get("ename") for o in cell.outputs if o.get("output_type") == "error"}
         if "MemoryError" in errors:
@@ -307,7 +316,7 @@ class SandboxExecute(Execute):
             return
         grade_id = cell.metadata.nbgrader["grade_id"]
         if external.has_check(self._assignment, grade_id):
-            await self._judge_externally(cell, grade_id, max(1, min(self._cell_timeout, self._left())))
+            await self._probe_hidden(cell, grade_id, max(1, min(self._cell_timeout, self._left())))
 
     def _tripwire_file(self) -> str | None:
         """The kernel's path of the file its audit tripwire appends to (grading_guard.install); created here, in the
@@ -346,13 +355,9 @@ class SandboxExecute(Execute):
         if len(known) < len(lines) - 1:
             self._note(f"{FLAG}: something other than the grader wrote into the kernel's audit record")
 
-    async def _judge_externally(self, cell, grade_id: str, timeout: float) -> None:
-        """The item's hidden tests: the probe runs the learner's code on fresh inputs, this process judges the data.
-
-        The verdict goes to ``resources`` for :class:`autograder.scoring.SaveVerifiedGrades`; a failure is also an
-        error output of the test cell, which the learner's feedback shows."""
-        verdicts = self._resources.setdefault("attention_steps", {}).setdefault("verdicts", {})
-        verdicts[grade_id] = False
+    async def _probe_hidden(self, cell, grade_id: str, timeout: float) -> None:
+        """The item's hidden tests: the probe runs the learner's code on fresh inputs; what it wrote is taken back
+        as bytes into ``resources`` (the grader judges it: :class:`autograder.scoring.JudgeHidden`)."""
         if any(o.get("output_type") == "error" for o in cell.outputs):
             return  # the visible tests failed: no points whatever the hidden ones say
         token = secrets.token_hex(8)
@@ -366,13 +371,10 @@ class SandboxExecute(Execute):
             reply = await self._ask(code, timeout=timeout)
             return reply is not None and reply.get("status") == "ok"
 
-        verdict = await external.judge_item(self._assignment, grade_id, self._seed, host, inside, execute)
+        collected = await external.collect(self._assignment, grade_id, self._seed, host, inside, execute)
         if self._box is None:
             shutil.rmtree(host.parent, ignore_errors=True)
-        verdicts[grade_id] = verdict.passed
-        if not verdict.passed:
-            item = m["name"] if (m := TEST_ID.match(grade_id)) else grade_id
-            cell.outputs.append(_error("HiddenTestFailed", f"A hidden test of `{item}` failed: {verdict.message}"))
+        self._resources["attention_steps"]["probes"][grade_id] = collected
 
     async def _verdict(self, cell, index: int) -> bool:
         """The integrity guard's word on the test cell that just ran (grading_guard.verdict)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import secrets
 import shutil
 import sys
 import time
@@ -14,8 +15,8 @@ from pathlib import Path
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.apps import NbGraderAPI
 
-from . import notebooks, sandbox
-from .config import course_config
+from . import batch, notebooks, sandbox
+from .config import autograde_preprocessors, course_config
 from .notes import clear_notes, read_notes, write_notes
 from .paths import COURSE, DEMO_CLASS, GRADING, ROOT, assignments
 from .preflight import FLAG, preflight
@@ -143,30 +144,99 @@ def _zip_collect(source: Path, assignment: str | None) -> dict[str, list[str]]:
     return {assignment: students}
 
 
-def autograde(assignment: str, students: list[str], *, trusted: bool = False) -> list[Row]:
-    """Preflight, then nbgrader's autograde in the sandbox, one student after the other; a row for each.
+def _settings(config, *, trusted: bool) -> dict:
+    """SandboxExecute's settings as this process has them (limits from the environment), for the workers."""
+    names = ("timeout", "notebook_timeout", "cpu_seconds", "memory_bytes", "kill_grace")
+    values = {"timeout": config.Execute.timeout, **{n: config.SandboxExecute[n] for n in names[1:]}}
+    return {**values, "trusted": trusted}
 
-    ``trusted`` runs the kernels without the sandbox: only for notebooks the instructor wrote."""
+
+def autograde(assignment: str, students: list[str], *, trusted: bool = False, jobs: int | None = None,
+              scheduler: str | None = None, regrade: bool = False, progress: bool = True) -> list[Row]:
+    """Grade ``students``' submissions of ``assignment``: a row for each, the gradebook written here alone.
+
+    The execution of each notebook, in the sandbox, runs on ``jobs`` worker processes (default: the number of
+    cores), or on the Dask cluster at ``scheduler``; preflight, nbgrader's bookkeeping, the hidden tests' judgement
+    and the gradebook stay in this process (``autograder/batch.py``). Submissions graded before from the same files
+    are kept unless ``regrade``. ``trusted`` runs the kernels without the sandbox: only for notebooks the instructor
+    wrote."""
+    from tqdm.auto import tqdm
+
     if not trusted:
         sandbox.require()
+    sandbox.prepare_host()
     _ensure_in_gradebook(assignment)
-    grader = api(release_dir=GRADING / "release")
-    grader.config.SandboxExecute.trusted = trusted
-    rows = []
-    for student in students:
-        start = time.perf_counter()
+    prepare_api, finish_api = api(release_dir=GRADING / "release"), api(release_dir=GRADING / "release")
+    prepare_api.config.Autograde.autograde_preprocessors = []  # bookkeeping and sanitizing only
+    finish_api.config.Autograde.autograde_preprocessors = autograde_preprocessors(batch.ReplayExecuted)
+    settings = _settings(prepare_api.config, trusted=trusted)
+    with Gradebook(prepare_api.config.CourseDirectory.db_url) as gb:
+        notebook_names = [nb.name for nb in gb.find_assignment(assignment).notebooks]
+    todo = list(students) if regrade else [s for s in students if not batch.is_done(assignment, s)]
+    started: dict[str, tuple[float, str, float]] = {}  # student -> (wall clock, graded from, CPU) at its prepare
+    prepare_cpu: dict[str, float] = {}
+
+    def prepare(student: str) -> list[batch.Job] | None:
+        started[student] = (time.perf_counter(), batch.graded_from(assignment, student),  # before preflight edits
+                            time.process_time())
+        batch.unmark(assignment, student)
         clear_notes(assignment, student)
         folder = GRADING / "submitted" / student / assignment
         try:
             write_notes(assignment, student, "preflight", preflight(folder, GRADING / "release" / assignment))
         except Exception as e:  # noqa: BLE001 - a broken submission must not stop the class
             write_notes(assignment, student, "preflight", [f"preflight failed: {type(e).__name__}: {e}"])
-        result = grader.autograde(assignment, student, force=True, create=True)
+        result = prepare_api.autograde(assignment, student, force=True, create=True)
+        graded = GRADING / "autograded" / student / assignment
+        why = "" if result.get("success") else "could not be autograded: " + _last_line(result)
+        try:
+            files = batch.data_files(graded) if not why else {}
+        except (OSError, ValueError) as e:
+            why = f"could not be autograded: {e}"
+        jobs = [] if why else [
+            batch.Job(assignment, student, name, (graded / f"{name}.ipynb").read_text(), files, secrets.randbits(63),
+                      settings) for name in notebook_names if (graded / f"{name}.ipynb").exists()]
+        prepare_cpu[student] = round(time.process_time() - started[student][2], 3)
+        if not jobs:
+            write_notes(assignment, student, "integrity", [why or "could not be autograded: no notebook to grade"])
+            batch.mark_done(assignment, student, started[student][1], {"seconds": 0})
+        return jobs
+
+    def finish(student: str, jobs: list[batch.Job], results: dict[str, batch.Executed]) -> None:
+        prepared_cpu = time.process_time()
+        for job in jobs:
+            batch.RESULTS[(assignment, student, job.notebook)] = (job, results[job.notebook])
+        result = finish_api.autograde(assignment, student, force=True, create=True)
         if not result.get("success"):
             write_notes(assignment, student, "integrity", ["could not be autograded: " + _last_line(result)])
-        row = read_row(assignment, student)
-        row.seconds = time.perf_counter() - start
-        rows.append(row)
+        start, graded_from, _ = started.pop(student)
+        batch.mark_done(assignment, student, graded_from, {
+            "seconds": round(time.perf_counter() - start, 3),
+            "coordinator cpu": {"prepare": prepare_cpu.pop(student, 0.0),
+                                "finish": round(time.process_time() - prepared_cpu, 3)},
+            "worker": {job.notebook: {"where": results[job.notebook].where, **results[job.notebook].seconds}
+                       for job in jobs}})
+
+    failures = 0
+    with batch.workers(jobs or os.cpu_count() or 1, scheduler) as (submit, inflight, where), \
+            tqdm(total=len(todo), desc=assignment, unit="submission", disable=not progress or None,
+                 dynamic_ncols=True) as bar:
+        if len(todo) < len(students):
+            bar.write(f"{assignment}: {len(students) - len(todo)} submission(s) kept, graded before from the same "
+                      "files (--regrade grades them again)", file=sys.stderr)
+        if todo:
+            bar.write(f"{assignment}: grading {len(todo)} submission(s) on {where}", file=sys.stderr)
+
+        def advance(student: str, failed: bool) -> None:
+            nonlocal failures
+            failures += failed
+            bar.set_postfix(failed=failures, refresh=False)
+            bar.update(1)
+
+        batch.run(todo, prepare=prepare, finish=finish, submit=submit, inflight=inflight, progress=advance)
+    rows = [read_row(assignment, student) for student in students]
+    for row in rows:
+        row.seconds = batch.seconds(assignment, row.student)
     return rows
 
 
@@ -201,8 +271,9 @@ def read_row(assignment: str, student: str) -> Row:
     return row
 
 
-def grade(source: Path | None = None, assignment: str | None = None, *, trusted: bool = False) -> list[Row]:
-    """Collect and autograde a class; the bundled demo class when ``source`` is None.
+def grade(source: Path | None = None, assignment: str | None = None, *, trusted: bool = False, jobs: int | None = None,
+          scheduler: str | None = None, regrade: bool = False, progress: bool = True) -> list[Row]:
+    """Collect and autograde a class (:func:`autograde`); the bundled demo class when ``source`` is None.
 
     The demo class is the course's own: where the sandbox can't run (macOS, no bwrap) it is graded as trusted."""
     if source is None and not trusted and sandbox.unavailable_reason():
@@ -212,7 +283,8 @@ def grade(source: Path | None = None, assignment: str | None = None, *, trusted:
     found = collect_submissions(source or DEMO_CLASS, assignment)
     rows = []
     for a, students in sorted(found.items()):
-        rows.extend(autograde(a, students, trusted=trusted))
+        rows.extend(autograde(a, students, trusted=trusted, jobs=jobs, scheduler=scheduler, regrade=regrade,
+                              progress=progress))
     return rows
 
 
@@ -251,7 +323,8 @@ def graded_submissions(assignment: str | None = None, students: list[str] | None
     pairs = []
     for sdir in sorted(p for p in root.iterdir() if p.is_dir()):
         for adir in sorted(p for p in sdir.iterdir() if p.is_dir()):
-            if (assignment is None or adir.name == assignment) and (students is None or sdir.name in students):
+            if (assignment is None or adir.name == assignment) and (students is None or sdir.name in students) \
+                    and batch.graded(adir.name, sdir.name):  # not one whose grading was interrupted
                 pairs.append((adir.name, sdir.name))
     return pairs
 

@@ -59,6 +59,32 @@ def require() -> None:
                                  "autograder/README.md, or pass --trusted for notebooks you wrote yourself.")
 
 
+def prepare_host() -> None:
+    """Once per grading process, before its first kernel: matplotlib's font list built in the grader's cache, which
+    the launcher copies into each sandbox (without it every kernel would build its own, running ``fc-list``: seconds,
+    and an audit event the tripwire flags)."""
+    if not _prepared:
+        import matplotlib.font_manager  # noqa: F401 - builds ~/.cache/matplotlib/fontlist-*.json when missing
+
+        _prepared.append(True)
+
+
+_prepared: list[bool] = []
+_live: set["Box"] = set()  # this process's boxes, for stop_all
+
+
+def stop_all() -> None:
+    """Kill every process this one started (kernels, their launchers and sandboxes) and remove its boxes: a
+    grading worker told to stop (``autograder/batch.py``)."""
+    for child in psutil.Process().children(recursive=True):
+        try:
+            child.kill()
+        except psutil.Error:
+            continue
+    for box in list(_live):
+        box.destroy()
+
+
 def use_kernelspec() -> None:
     """Write the sandbox kernelspec under the grading folder and put that folder on JUPYTER_PATH."""
     spec = GRADING / "jupyter" / "kernels" / KERNEL_NAME
@@ -71,7 +97,7 @@ def use_kernelspec() -> None:
         os.environ["JUPYTER_PATH"] = os.pathsep.join([str(GRADING / "jupyter"), *parts])
 
 
-@dataclass
+@dataclass(eq=False)
 class Box:
     """One kernel's private folder (``work/``, ``sockets/`` for the ipc transport, ``pid``: the sandbox's PID 1) and,
     as root, its uid."""
@@ -86,9 +112,12 @@ class Box:
         for sub in ("work", "sockets"):
             (base / sub).mkdir(mode=0o700)
         if os.geteuid() != 0:
-            return cls(base, -1)
-        used = {p.info["uids"].real for p in psutil.process_iter(["uids"]) if p.info["uids"]}
-        return cls(base, next(u for u in iter(lambda: random.randint(*UID_RANGE), None) if u not in used))
+            box = cls(base, -1)
+        else:
+            used = {p.info["uids"].real for p in psutil.process_iter(["uids"]) if p.info["uids"]}
+            box = cls(base, next(u for u in iter(lambda: random.randint(*UID_RANGE), None) if u not in used))
+        _live.add(box)
+        return box
 
     def kernel_env(self, limits: Limits) -> dict[str, str]:
         return {"AG_SANDBOX_BASE": str(self.base), "AG_SANDBOX_UID": str(self.uid),
@@ -109,3 +138,4 @@ class Box:
         except psutil.Error:
             pass
         shutil.rmtree(self.base, ignore_errors=True)
+        _live.discard(self)

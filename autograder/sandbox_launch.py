@@ -49,7 +49,20 @@ def bwrap_argv(base: str, env: dict[str, str], *, root: bool, info_fd: int) -> l
     return [*argv, "--", sys.executable, LAUNCHER, "--inside", f"{sockets}/connection.json"]
 
 
+def _die_with_parent() -> None:
+    """Linux: this launcher is killed when the grading process that started it dies (a Dask worker killed mid-job,
+    a pool worker stopped); bwrap's --die-with-parent then takes the sandbox with it."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def outside(connection_file: str) -> int:
+    _die_with_parent()
     base = os.environ["AG_SANDBOX_BASE"]
     shutil.copytree(os.getcwd(), f"{base}/work", dirs_exist_ok=True, ignore=lambda d, names: [  # no links either
         n for n in names if n.endswith(".ipynb") or n.startswith(".") or os.path.islink(os.path.join(d, n))])

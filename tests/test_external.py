@@ -13,7 +13,7 @@ import torch
 
 from autograder import external
 from autograder.external import orientation
-from autograder.external.probe import ProbeError, Step, read_results, write_spec
+from autograder.external.probe import ProbeError, Step, read_results, take_results, write_spec
 from qa.in_process import solution_definitions, verdict_of
 
 
@@ -74,7 +74,12 @@ def _one_step_results(folder, value_entry, files=()):
     for name, data in files:
         (folder / name).write_bytes(data) if isinstance(data, bytes) else np.save(folder / name, data)
     (folder / "result.json").write_text(json.dumps({"steps": [{"id": 0, "error": None, "value": value_entry}]}))
-    return read_results(folder, 1)
+    return _read(folder, 1)
+
+
+def _read(folder, steps):
+    """As grading does it: the files taken where the kernel ran, then read as data where the grader is."""
+    return read_results(take_results(folder), steps)
 
 
 def test_reader_takes_data_only(tmp_path):
@@ -86,14 +91,20 @@ def test_reader_takes_data_only(tmp_path):
     os.symlink("/etc/passwd", tmp_path / "out3.npy")
     with pytest.raises(ProbeError):  # no links: the kernel can't make the grader read a file of its choosing
         _one_step_results(tmp_path, {"array": "out3.npy"})
+    (tmp_path / "out3.npy").unlink()
+    (tmp_path / "out2.npy").unlink()
+    probe_folder = tmp_path / "probe"
+    probe_folder.symlink_to(tmp_path)
+    with pytest.raises(ProbeError):  # nor a link in the place of the probe's folder
+        take_results(probe_folder)
     with pytest.raises(ProbeError):  # only names the probe writes
         _one_step_results(tmp_path, {"array": "../spec.json"})
     (tmp_path / "result.json").write_text("not json")
     with pytest.raises(ProbeError):
-        read_results(tmp_path, 1)
+        _read(tmp_path, 1)
     (tmp_path / "result.json").write_text(json.dumps({"steps": []}))
     with pytest.raises(ProbeError):
-        read_results(tmp_path, 1)
+        _read(tmp_path, 1)
 
 
 def test_reader_caps_sizes(tmp_path, monkeypatch):

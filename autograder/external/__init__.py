@@ -27,7 +27,7 @@ from . import (
     transformer,
     vision_transformer,
 )
-from .probe import Step, Verdict, run_item
+from .probe import Step, Verdict, collect_item, judge_collected, run_item
 
 #: the module of each assignment's checks (its source is hidden-test text: it must never reach a learner)
 MODULES = {"00_orientation": orientation, "01_rnn": rnn, "02_seq2seq": seq2seq, "03_bahdanau_attention": bahdanau,
@@ -56,6 +56,17 @@ async def judge_item(assignment: str, grade_id: str, seed: int, host_folder: Pat
                      execute: Callable[[str], Awaitable[bool]]) -> Verdict:
     """Run one item's hidden tests through the probe and judge them here (see :func:`probe.run_item`)."""
     return await run_item(steps_for(assignment, grade_id, seed), host_folder, kernel_folder, execute)
+
+
+async def collect(assignment: str, grade_id: str, seed: int, host_folder: Path, kernel_folder: str,
+                  execute: Callable[[str], Awaitable[bool]]) -> dict:
+    """Where the kernel runs: one item's hidden tests through the probe, the kernel's results taken back as bytes."""
+    return await collect_item(steps_for(assignment, grade_id, seed), host_folder, kernel_folder, execute)
+
+
+def judge(assignment: str, grade_id: str, seed: int, collected: dict | None) -> Verdict:
+    """Where the grader decides: the item's steps drawn again from ``seed``, the collected results judged as data."""
+    return judge_collected(steps_for(assignment, grade_id, seed), collected)
 
 
 def source_lines(assignment: str) -> set[str]:

@@ -158,38 +158,58 @@ def write_spec(folder: Path, steps: list[Step]) -> None:
 
 # -- reading ----------------------------------------------------------------------------------------------------------
 
-def _open_regular(path: Path, limit: int) -> bytes:
-    """The bytes of a regular file the kernel wrote (no links, at most ``limit`` bytes)."""
+def _open_regular(name: str, limit: int, folder: int) -> bytes:
+    """The bytes of a regular file the kernel wrote in the folder open as ``folder`` (no links, at most ``limit``
+    bytes)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
-    except FileNotFoundError:
-        raise
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0), dir_fd=folder)
     except OSError as e:  # a link (ELOOP), a folder, …
-        raise ProbeError(f"{path.name} cannot be read as a plain file ({e.strerror})") from None
+        raise ProbeError(f"{name} cannot be read as a plain file ({e.strerror})") from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise ProbeError(f"{path.name} is not a regular file")
+            raise ProbeError(f"{name} is not a regular file")
         if info.st_size > limit:
-            raise ProbeError(f"{path.name} is larger than {limit} bytes")
+            raise ProbeError(f"{name} is larger than {limit} bytes")
         with os.fdopen(fd, "rb", closefd=False) as f:
             return f.read(limit + 1)
     finally:
         os.close(fd)
 
 
+def take_results(folder: Path) -> dict[str, bytes]:
+    """What the probe wrote into ``folder``, as bytes: ``result.json`` and the ``out*.npy`` arrays, plain files only,
+    within the size caps (ProbeError otherwise). Taken where the kernel ran; judged wherever the grader is."""
+    try:
+        dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError as e:  # the kernel removed the folder, or put a link in its place
+        raise ProbeError(f"the probe's folder cannot be read ({e.strerror})") from None
+    try:
+        files, budget = {}, MAX_ARRAY_BYTES
+        for name in sorted(os.listdir(dfd)):
+            if name == "result.json":
+                files[name] = _open_regular(name, MAX_JSON_BYTES, dfd)
+            elif _ARRAY_NAME.match(name):
+                files[name] = _open_regular(name, budget, dfd)
+                budget -= len(files[name])
+        return files
+    finally:
+        os.close(dfd)
+
+
 class _Reader:
-    def __init__(self, folder: Path):
-        self.folder, self.budget = folder, MAX_ARRAY_BYTES
+    def __init__(self, files: dict[str, bytes]):
+        self.files, self.budget = files, MAX_ARRAY_BYTES
 
     def array(self, entry: dict) -> np.ndarray:
         name = entry.get("array")
         if not isinstance(name, str) or not _ARRAY_NAME.match(name):
             raise ProbeError(f"unexpected array name {name!r}")
-        try:
-            data = _open_regular(self.folder / name, self.budget)
-        except FileNotFoundError:
-            raise ProbeError(f"{name} is missing") from None
+        data = self.files.get(name)
+        if not isinstance(data, bytes):
+            raise ProbeError(f"{name} is missing")
+        if len(data) > self.budget:
+            raise ProbeError(f"{name} is larger than {self.budget} bytes")
         self.budget -= len(data)
         try:
             array = np.load(io.BytesIO(data), allow_pickle=False)
@@ -216,18 +236,22 @@ class _Reader:
         return Opaque(str(entry.get("object"))[:200]), "object"
 
 
-def read_results(folder: Path, steps: int) -> list[Result]:
-    """The kernel's ``result.json`` for ``steps`` steps, loaded as :class:`Result`\\ s (ProbeError when it can't be)."""
+def read_results(files: dict[str, bytes], steps: int) -> list[Result]:
+    """The kernel's ``result.json`` for ``steps`` steps (``files``: :func:`take_results`), loaded as
+    :class:`Result`\\ s (ProbeError when it can't be)."""
+    data = files.get("result.json")
+    if not isinstance(data, bytes):
+        raise ProbeError("the probe wrote no results")
+    if len(data) > MAX_JSON_BYTES:
+        raise ProbeError(f"result.json is larger than {MAX_JSON_BYTES} bytes")
     try:
-        raw = json.loads(_open_regular(folder / "result.json", MAX_JSON_BYTES))
-    except FileNotFoundError:
-        raise ProbeError("the probe wrote no results") from None
+        raw = json.loads(data)
     except (ValueError, UnicodeDecodeError) as e:
         raise ProbeError(f"result.json is not JSON ({e})") from None
     entries = raw.get("steps") if isinstance(raw, dict) else None
     if not isinstance(entries, list) or len(entries) != steps:
         raise ProbeError("result.json does not hold one result per step")
-    reader, results = _Reader(folder), []
+    reader, results = _Reader(files), []
     for number, entry in enumerate(entries):
         if not isinstance(entry, dict) or entry.get("id") != number:
             raise ProbeError("result.json is out of order")
@@ -273,9 +297,10 @@ def probe_code(kernel_folder: str) -> str:
     return f"__import__('grading_probe').run({kernel_folder!r})"
 
 
-async def run_item(steps: list[Step], host_folder: Path, kernel_folder: str,
-                   execute: Callable[[str], Awaitable[bool]]) -> Verdict:
-    """Write the spec into ``host_folder``, let ``execute(code)`` run the probe in the kernel, judge the results.
+async def collect_item(steps: list[Step], host_folder: Path, kernel_folder: str,
+                       execute: Callable[[str], Awaitable[bool]]) -> dict:
+    """Where the kernel runs: write the spec into ``host_folder``, let ``execute(code)`` run the probe in the kernel,
+    take back what it wrote. ``{"files": {name: bytes}}``, or ``{"error": why}`` for the learner's feedback.
 
     ``execute`` answers False when the kernel did not answer (timeout, death); the folder is removed afterwards.
     A coroutine, because grading runs it on nbclient's event loop (``SandboxExecute.on_cell_executed``)."""
@@ -284,9 +309,26 @@ async def run_item(steps: list[Step], host_folder: Path, kernel_folder: str,
         if os.geteuid() == 0:  # the sandboxed kernel runs as its own uid: it must be able to write here
             os.chmod(host_folder, 0o777)
         if not await execute(probe_code(kernel_folder)):
-            return Verdict(False, "the hidden tests could not run: the kernel did not answer")
-        return judge(steps, read_results(host_folder, len(steps)))
+            return {"error": "the hidden tests could not run: the kernel did not answer"}
+        return {"files": take_results(host_folder)}
     except ProbeError as e:
-        return Verdict(False, f"the hidden tests could not read your results: {e}")
+        return {"error": f"the hidden tests could not read your results: {e}"}
     finally:
         shutil.rmtree(host_folder, ignore_errors=True)
+
+
+def judge_collected(steps: list[Step], collected: dict | None) -> Verdict:
+    """Where the grader decides: judge what :func:`collect_item` took back, as data, against ``steps``."""
+    if not isinstance(collected, dict) or not isinstance(collected.get("files"), dict):
+        error = collected.get("error") if isinstance(collected, dict) else None
+        return Verdict(False, str(error or "the hidden tests did not run"))
+    try:
+        return judge(steps, read_results(collected["files"], len(steps)))
+    except ProbeError as e:
+        return Verdict(False, f"the hidden tests could not read your results: {e}")
+
+
+async def run_item(steps: list[Step], host_folder: Path, kernel_folder: str,
+                   execute: Callable[[str], Awaitable[bool]]) -> Verdict:
+    """:func:`collect_item`, then :func:`judge_collected`, in one process (the QA checks)."""
+    return judge_collected(steps, await collect_item(steps, host_folder, kernel_folder, execute))
