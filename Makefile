@@ -15,7 +15,7 @@ GPU_PACKAGES := torch triton cuda-bindings cuda-pathfinder cuda-toolkit nvidia-c
   nvidia-cusparse nvidia-cusparselt-cu13 nvidia-nccl-cu13 nvidia-nvjitlink nvidia-nvshmem-cu13 nvidia-nvtx
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: course test unit test-quick env sandbox-tool lab demo release bench bench-load bench-grading discrimination clean-grading test-e2e lock
+.PHONY: course test unit test-quick env sandbox-tool lab demo release bench bench-load bench-grading bench-class discrimination clean-grading test-e2e lock
 
 $(VENV)/.installed: requirements.lock requirements.txt requirements-dev.txt pyproject.toml setup/make_venv.sh
 	setup/make_venv.sh $(PYTHON) $(VENV)
@@ -89,6 +89,11 @@ bench-load: env
 
 bench-grading: env
 	$(BIN)/python -m benchmarks.grading
+
+# A synthetic class of notebook 05 (200 submissions from its catalog) graded by plain nbgrader, --jobs 1, --jobs 2 and
+# a local Dask cluster of two workers, one after the other; about an hour on 2 cores (CLASS_ARGS=--count 40: minutes).
+bench-class: env sandbox-tool
+	$(BIN)/python -m benchmarks.class_grading $(CLASS_ARGS)
 
 discrimination: env
 	$(BIN)/python -m qa discrimination

@@ -30,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p = sub.add_parser("feedback", help="write HTML feedback per student under .grading/feedback/")
     p.add_argument("--assignment")
-    p = sub.add_parser("report", help="grades CSV, per-exercise table and score histogram under .grading/reports/")
+    p = sub.add_parser("report", help="grades CSV, per-exercise table, score histogram, HTML class report and "
+                       "Canvas CSV under .grading/reports/")
     p.add_argument("--assignment")
     args = parser.parse_args(argv)
 
@@ -61,9 +62,11 @@ def main(argv: list[str] | None = None) -> int:
         for path in grading.feedback(args.assignment):
             print(path)
     elif args.command == "report":
-        table, csv_path, png_path = grading.report(args.assignment)
+        table, written = grading.report(args.assignment)
         print(table)
-        print(f"\nwrote {csv_path}\nwrote {png_path}")
+        print("")
+        for path in written:
+            print(f"wrote {path}")
     return 0
 
 

@@ -105,7 +105,7 @@ def execute(job: Job) -> Executed:
         ready = time.perf_counter()
         nb, resources = SandboxExecute(config=config).preprocess(nb, resources)
         found = {k: v for k, v in resources["attention_steps"].items() if k in ("probes", "notes", "kernel")}
-        seconds = {"worker setup": ready - start, "execution": time.perf_counter() - ready,
+        seconds = {"worker setup": ready - start, **resources["attention_steps"].get("seconds", {}),
                    "worker cpu": _cpu() - cpu}  # the worker and the kernels it reaped (the sandbox's processes)
         return Executed(nbformat.writes(nb), found, seconds=seconds, where=f"{socket.gethostname()}:{os.getpid()}")
     finally:

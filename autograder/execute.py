@@ -220,10 +220,12 @@ class SandboxExecute(Execute):
         self.nb.metadata.setdefault("attention_steps", {})["hidden_test_seed"] = self._seed
         self._cell_timeout = cell_timeout = self.timeout or 60
         self._start = time.monotonic()
+        phases: dict[str, float] = {}
         stopped = None  # why the remaining cells do not run
         try:
             with self.setup_kernel():  # starts the kernel; on_notebook_start runs the grading preamble
                 info = self.wait_for_reply(self.kc.kernel_info())
+                phases["kernel start"] = time.monotonic() - self._start  # the sandbox, the kernel, the preamble
                 if info:
                     self.nb.metadata["language_info"] = info["content"]["language_info"]
                 for index, cell in enumerate(self.nb.cells):
@@ -265,6 +267,7 @@ class SandboxExecute(Execute):
                     if not _wait(self.km.is_alive()):
                         stopped = "not run: the kernel died in an earlier cell"
                         self._note(f"the kernel died in {self._label(cell, index)}; later cells scored 0")
+                phases["cells"] = time.monotonic() - self._start - phases["kernel start"]
                 self._read_tripwire()  # before the kernel shuts down (its shutdown signals its own children)
         except DeadKernelError:
             self._note("the kernel died during shutdown")
@@ -275,6 +278,8 @@ class SandboxExecute(Execute):
                 self._box.destroy()
             if self._sockets:
                 shutil.rmtree(self._sockets, ignore_errors=True)
+            phases["shutdown"] = time.monotonic() - self._start - sum(phases.values())
+            found["seconds"] = phases  # wall clock: where a submission's time went
             found["notes"] = list(self._notes)
             found["kernel"] = [str(self._box.uid if self._box is not None else -1), str(pid)]
         self.set_widgets_metadata()

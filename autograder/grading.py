@@ -358,9 +358,12 @@ def format_table(rows: list[Row]) -> str:
     return "\n".join(lines).rstrip()
 
 
-def report(assignment: str | None = None, out_dir: Path | None = None) -> tuple[str, Path, Path]:
-    """Write grades.csv and score_histogram.png; return (per-exercise table, csv path, png path)."""
+def report(assignment: str | None = None, out_dir: Path | None = None) -> tuple[str, list[Path]]:
+    """Write grades.csv, score_histogram.png, class_report.html and canvas_grades.csv (``class_report.py``); return
+    (per-exercise table, the files written)."""
     import matplotlib
+
+    from . import class_report
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -402,4 +405,23 @@ def report(assignment: str | None = None, out_dir: Path | None = None) -> tuple[
     png_path = out_dir / "score_histogram.png"
     fig.savefig(png_path, dpi=100)
     plt.close(fig)
-    return "\n".join(lines), csv_path, png_path
+    messages = {}
+    for r in rows:
+        item_cells = {cell: item_of(cell) for cell in _test_cells(r.assignment)}
+        nb_dir = GRADING / "autograded" / r.student / r.assignment
+        for nb_path in sorted(nb_dir.glob("*.ipynb")):
+            messages.setdefault((r.assignment, r.student), {}).update(
+                class_report.failure_message(nb_path, item_cells))
+    html_path = class_report.write_html(rows, messages, out_dir / "class_report.html")
+    canvas_path = class_report.write_canvas(rows, GRADING / "canvas_roster.csv", out_dir / "canvas_grades.csv")
+    return "\n".join(lines), [csv_path, png_path, html_path, canvas_path]
+
+
+def _test_cells(assignment: str) -> list[str]:
+    """The grade ids of an assignment's graded test cells, from the gradebook."""
+    with Gradebook(course_config().CourseDirectory.db_url) as gb:
+        try:
+            return [c.name for nb in gb.find_assignment(assignment).notebooks for c in nb.grade_cells
+                    if c.cell_type == "code"]
+        except MissingEntry:
+            return []

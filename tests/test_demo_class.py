@@ -37,6 +37,10 @@ def test_grade_feedback_report_on_the_demo_class():
     assert "flagged for review" not in out, out  # honest work, right or wrong: no review flag, no audit tripwire
     assert (GRADING / "reports" / "grades.csv").exists()
     assert (GRADING / "reports" / "score_histogram.png").stat().st_size > 1000
+    page = (GRADING / "reports" / "class_report.html").read_text()
+    assert "Items most students missed" in page and "softmax" in page and "BEGIN HIDDEN" not in page
+    assert (GRADING / "reports" / "canvas_grades.csv").read_text().startswith(
+        "Student,ID,SIS User ID,SIS Login ID,Section,00_orientation")
 
 
 def test_grade_lms_zip_downloads(tmp_path):
