@@ -21,6 +21,7 @@ and grades the rest — after Ctrl-C, or when a student resubmitted; ``--regrade
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import multiprocessing
@@ -86,32 +87,75 @@ def _write_files(folder: Path, files: dict[str, bytes]) -> None:
         path.write_bytes(data)
 
 
+#: this worker's kernel started ahead for its next job (with the settings it was started with), or None
+_spare: tuple[dict, object] | None = None
+
+
+def _take_spare(settings: dict):
+    """The kernel started ahead, when it was started with these settings and is still alive (else it is discarded)."""
+    global _spare
+    found, _spare = _spare, None
+    if found is None:
+        return None
+    made_with, spare = found
+    if made_with == settings and spare.alive():
+        return spare
+    spare.discard()
+    return None
+
+
+def _discard_spare() -> None:
+    if (found := _take_spare({"never": True})) is not None:
+        found.discard()
+
+
 def execute(job: Job) -> Executed:
-    """The worker step: run ``job``'s notebook in the sandbox; return the executed notebook and the probes' data."""
+    """The worker step: run ``job``'s notebook in the sandbox; return the executed notebook and the probes' data.
+
+    The kernel is the one this worker started ahead during its previous job when there is one (its imports done,
+    the job's files copied into its empty working folder); before running the notebook, the worker starts the
+    kernel for its next job. ``ATTENTION_STEPS_NO_SPARE=1`` turns that off (each job starts its own kernel)."""
     from .config import course_config
     from .execute import SandboxExecute
 
+    global _spare
     start, cpu = time.perf_counter(), _cpu()
     sandbox.prepare_host()
-    folder = Path(tempfile.mkdtemp(prefix="ag-job-"))
+    folder = None
     try:
-        _write_files(folder, job.files)
         nb = nbformat.reads(job.nb, as_version=4)
         config = course_config()
         for name, value in job.settings.items():
             setattr(config.SandboxExecute, name, value)
-        resources = {"metadata": {"path": str(folder)}, "attention_steps": {"seed": job.seed},
+        executor = SandboxExecute(config=config)
+        executor.spare = _take_spare(job.settings)
+        if executor.spare is not None:
+            executor.spare.fill(job.files)
+        else:
+            folder = Path(tempfile.mkdtemp(prefix="ag-job-"))  # the kernel starts here (its launcher copies it)
+            _write_files(folder, job.files)
+        if os.environ.get("ATTENTION_STEPS_NO_SPARE") != "1":
+            if _spare is None:
+                atexit.unregister(_discard_spare)
+                atexit.register(_discard_spare)  # a worker leaves no kernel behind when it exits
+            try:
+                _spare = (job.settings, SandboxExecute(config=config).prestart())
+            except Exception:  # noqa: BLE001 - no kernel ahead: the next job starts its own
+                _spare = None
+        resources = {"metadata": {"path": str(folder or executor.spare.files)}, "attention_steps": {"seed": job.seed},
                      "nbgrader": {"assignment": job.assignment, "student": job.student, "notebook": job.notebook}}
         ready = time.perf_counter()
-        nb, resources = SandboxExecute(config=config).preprocess(nb, resources)
+        nb, resources = executor.preprocess(nb, resources)
         found = {k: v for k, v in resources["attention_steps"].items() if k in ("probes", "notes", "kernel")}
         seconds = {"worker setup": ready - start, **resources["attention_steps"].get("seconds", {}),
-                   "worker cpu": _cpu() - cpu}  # the worker and the kernels it reaped (the sandbox's processes)
+                   "worker cpu": _cpu() - cpu,  # the worker process (and children it reaped)
+                   "kernel cpu": resources["attention_steps"].get("kernel cpu", 0.0)}  # all in the sandbox
         return Executed(nbformat.writes(nb), found, seconds=seconds, where=f"{socket.gethostname()}:{os.getpid()}")
     finally:
-        import shutil
+        if folder is not None:
+            import shutil
 
-        shutil.rmtree(folder, ignore_errors=True)
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _cpu() -> float:

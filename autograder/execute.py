@@ -34,8 +34,10 @@ import shutil
 import stat
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import nbformat
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import ensure_async, run_sync
 from nbformat import NotebookNode
@@ -60,6 +62,70 @@ TRIPWIRE_EVENTS = ("ctypes.", "gc.get_referrers", "gc.get_referents", "gc.get_ob
 PROLOGUE = "__import__('grading_guard').restore(globals(), {names!r})"
 VERDICT = "__import__('grading_guard').verdict()"
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+#: sent to a kernel started ahead (:meth:`SandboxExecute.prestart`): the modules every grading run imports (the
+#: guard imports torch), so that they are loaded when the submission arrives; nothing is installed or run yet.
+WARMUP = "import grading_guard, grading_probe, attention_steps\ndel grading_guard, grading_probe, attention_steps"
+
+
+@dataclass
+class Spare:
+    """A kernel started ahead: its manager, sandbox (None when trusted), socket folder (trusted), the client that sent
+    the warm-up, and the host folder the kernel sees as its working folder."""
+
+    km: object
+    box: object
+    sockets: str | None
+    client: object
+    files: Path
+
+    def alive(self) -> bool:
+        try:
+            return bool(_wait(self.km.is_alive()))
+        except Exception:  # noqa: BLE001
+            return False
+
+    def fill(self, files: dict[str, bytes]) -> None:
+        """Copy a submission's files into the kernel's working folder (owned by the kernel's uid, as root)."""
+        base = self.files.resolve()
+        for name, data in files.items():
+            path = (base / name).resolve()
+            if base not in path.parents:
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+            uid = getattr(self.box, "uid", -1)
+            if uid >= 0:
+                for made in [path, *(p for p in path.parents if base in p.parents)]:
+                    os.chown(made, uid, uid, follow_symlinks=False)
+
+    def discard(self) -> None:
+        try:
+            self.client.stop_channels()
+        except Exception:  # noqa: BLE001
+            pass
+        if self.box is not None:
+            self.box.destroy()
+        try:
+            _wait(self.km.shutdown_kernel(now=True))
+        except Exception:  # noqa: BLE001 - it may be gone already
+            pass
+        if self.sockets:
+            shutil.rmtree(self.sockets, ignore_errors=True)
+
+
+_empty: list[Path] = []
+
+
+def _empty_folder() -> Path:
+    """An empty folder, this process's own, to start kernels ahead in (their launcher copies its contents)."""
+    if not _empty:
+        import atexit
+
+        _empty.append(Path(tempfile.mkdtemp(prefix="ag-empty-")))
+        atexit.register(shutil.rmtree, _empty[0], True)
+    return _empty[0]
 
 
 def _wait(value):
@@ -103,6 +169,7 @@ class SandboxExecute(Execute):
 
     trusted = Bool(False, help="run kernels without the sandbox (only for notebooks you wrote yourself)").tag(
         config=True)
+    spare = None  # a kernel from :meth:`prestart` for the next :meth:`preprocess` (which takes it)
 
     # -- kernel start: the sandbox kernelspec, the ipc transport, a private folder, the limits --------------------
     def create_kernel_manager(self):
@@ -195,21 +262,43 @@ class SandboxExecute(Execute):
         content = self._silent("pass", timeout=self.kill_grace)
         return content is not None
 
+    # -- a kernel started before its submission is known (autograder/batch.py) ------------------------------------
+    def prestart(self) -> Spare:
+        """Start a kernel (sandboxed unless ``trusted``) in an empty folder and send it the grading imports, without
+        waiting: it boots in its own processes while the worker grades the current submission. The next submission
+        gets it (:attr:`spare`), its files copied in first; used once, destroyed with that submission."""
+        from nbclient import NotebookClient
+
+        folder = str(_empty_folder())
+        NotebookClient.__init__(self, nbformat.v4.new_notebook(), None, resources={"metadata": {"path": folder}})
+        self._box, self._sockets = None, None
+        self.km = self.create_kernel_manager()
+        self.start_new_kernel()
+        client = self.km.blocking_client()
+        client.start_channels()
+        client.execute(WARMUP, silent=True, store_history=False, allow_stdin=False)  # nobody waits for the reply
+        files = self._box.base / "work" if self._box is not None else Path(folder)
+        return Spare(self.km, self._box, self._sockets, client, files)
+
     def preprocess(self, nb, resources=None, km=None):
         """nbclient's run, with our own loop over the cells: nbclient's ``async_execute`` ends at the first cell that
         times out or kills the kernel, and grading must go on (the rest of the notebook keeps its points, the cells
         that could not run say why). What grading adds around each cell is on nbclient's hooks (below)."""
         from nbclient import NotebookClient
 
-        NotebookClient.__init__(self, nb, km)
+        self.shutdown_kernel = "immediate"  # its sandbox is destroyed next: no graceful shutdown to wait for
+        spare, self.spare = self.spare, None
+        NotebookClient.__init__(self, nb, spare.km if spare is not None else km)
+        self._box, self._sockets = (spare.box, spare.sockets) if spare is not None else (None, None)
+        if spare is not None:
+            self.owns_km = True  # nbclient shuts it down at the end, as a kernel it started
+            spare.client.stop_channels()
         self.reset_execution_trackers()
         self._check_assign_resources(resources)
         self._notes: list[str] = []
         self._cell_bytes: dict[int, int] = {}
         self._total_bytes = 0
         self._cut: set[int] = set()
-        self._box = None
-        self._sockets = None
         self._tripwire = None
         self._resources = resources if resources is not None else {}
         self._assignment = self._resources.get("nbgrader", {}).get("assignment", "")
@@ -268,6 +357,7 @@ class SandboxExecute(Execute):
                         stopped = "not run: the kernel died in an earlier cell"
                         self._note(f"the kernel died in {self._label(cell, index)}; later cells scored 0")
                 phases["cells"] = time.monotonic() - self._start - phases["kernel start"]
+                found["kernel cpu"] = self._kernel_cpu()
                 self._read_tripwire()  # before the kernel shuts down (its shutdown signals its own children)
         except DeadKernelError:
             self._note("the kernel died during shutdown")
@@ -284,6 +374,21 @@ class SandboxExecute(Execute):
             found["kernel"] = [str(self._box.uid if self._box is not None else -1), str(pid)]
         self.set_widgets_metadata()
         return self.nb, self.resources
+
+    def _kernel_cpu(self) -> float:
+        """CPU seconds used so far by the kernel and everything in its sandbox (0 when they can't be read)."""
+        import psutil
+
+        try:
+            pid = self._box.sandbox_pid() if self._box is not None else self.km.provisioner.process.pid
+            top = psutil.Process(pid)
+            total = 0.0
+            for proc in [top, *top.children(recursive=True)]:
+                t = proc.cpu_times()
+                total += t.user + t.system + t.children_user + t.children_system
+            return round(total, 3)
+        except (psutil.Error, AttributeError, ValueError):
+            return 0.0
 
     def _left(self) -> float:
         """Seconds left of the notebook's time limit."""

@@ -49,21 +49,39 @@ def bwrap_argv(base: str, env: dict[str, str], *, root: bool, info_fd: int) -> l
     return [*argv, "--", sys.executable, LAUNCHER, "--inside", f"{sockets}/connection.json"]
 
 
-def _die_with_parent() -> None:
-    """Linux: this launcher is killed when the grading process that started it dies (a Dask worker killed mid-job,
-    a pool worker stopped); bwrap's --die-with-parent then takes the sandbox with it."""
+def _die_with_parent(base: str) -> list:
+    """Linux: this launcher gets SIGTERM when the grading process that started it dies (a Dask worker killed
+    mid-job, a pool worker stopped): it kills the sandbox (bwrap's --die-with-parent takes the rest) and removes the
+    sandbox's folder, which the dead grader can no longer do. Returns the list the sandbox's process goes into."""
+    import signal
+
+    running: list = []
+
+    def stop(*_):
+        for proc in running:
+            proc.kill()
+            try:
+                os.waitpid(proc.pid, 0)  # not proc.wait(): the interrupted main thread holds its lock
+            except ChildProcessError:
+                pass
+        shutil.rmtree(base, ignore_errors=True)
+        os._exit(1)
+
+    signal.signal(signal.SIGTERM, stop)
     try:
         import ctypes
-        import signal
 
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+    if os.getppid() == 1:  # the grader died before the line above
+        stop()
+    return running
 
 
 def outside(connection_file: str) -> int:
-    _die_with_parent()
     base = os.environ["AG_SANDBOX_BASE"]
+    running = _die_with_parent(base)
     shutil.copytree(os.getcwd(), f"{base}/work", dirs_exist_ok=True, ignore=lambda d, names: [  # no links either
         n for n in names if n.endswith(".ipynb") or n.startswith(".") or os.path.islink(os.path.join(d, n))])
     os.makedirs(f"{base}/work/.home", exist_ok=True)
@@ -80,6 +98,7 @@ def outside(connection_file: str) -> int:
     read_end, write_end = os.pipe()
     proc = subprocess.Popen(bwrap_argv(base, dict(os.environ), root=root, info_fd=write_end), pass_fds=(write_end,),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # the kernel's own noise
+    running.append(proc)
     os.close(write_end)
     with os.fdopen(read_end) as info, open(f"{base}/pid", "w") as pid:
         pid.write(str(json.loads(info.read() or "{}").get("child-pid", 0)))
