@@ -78,15 +78,6 @@ class Executed:
 
 # -- the worker step ----------------------------------------------------------------------------------------------
 
-def _write_files(folder: Path, files: dict[str, bytes]) -> None:
-    for name, data in files.items():
-        path = (folder / name).resolve()
-        if folder.resolve() not in path.parents:
-            continue  # not below the folder: never written
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-
-
 #: this worker's kernel started ahead for its next job (with the settings it was started with), or None
 _spare: tuple[dict, object] | None = None
 
@@ -133,7 +124,7 @@ def execute(job: Job) -> Executed:
             executor.spare.fill(job.files)
         else:
             folder = Path(tempfile.mkdtemp(prefix="ag-job-"))  # the kernel starts here (its launcher copies it)
-            _write_files(folder, job.files)
+            sandbox.write_files(folder, job.files)
         if os.environ.get("ATTENTION_STEPS_NO_SPARE") != "1":
             if _spare is None:
                 atexit.unregister(_discard_spare)

@@ -87,32 +87,27 @@ class Spare:
             return False
 
     def fill(self, files: dict[str, bytes]) -> None:
-        """Copy a submission's files into the kernel's working folder (owned by the kernel's uid, as root)."""
-        base = self.files.resolve()
-        for name, data in files.items():
-            path = (base / name).resolve()
-            if base not in path.parents:
-                continue
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-            uid = getattr(self.box, "uid", -1)
-            if uid >= 0:
-                for made in [path, *(p for p in path.parents if base in p.parents)]:
-                    os.chown(made, uid, uid, follow_symlinks=False)
+        """Copy a submission's files into the kernel's working folder."""
+        sandbox.write_files(self.files, files, getattr(self.box, "uid", -1))
 
     def discard(self) -> None:
         try:
             self.client.stop_channels()
         except Exception:  # noqa: BLE001
             pass
-        if self.box is not None:
-            self.box.destroy()
-        try:
-            _wait(self.km.shutdown_kernel(now=True))
-        except Exception:  # noqa: BLE001 - it may be gone already
-            pass
+        _stop(self.km, self.box)
         if self.sockets:
             shutil.rmtree(self.sockets, ignore_errors=True)
+
+
+def _stop(km, box) -> None:
+    """Kill a kernel: its sandbox first (every process in it), then the manager's own process."""
+    if box is not None:
+        box.destroy()
+    try:
+        _wait(km.shutdown_kernel(now=True))
+    except Exception:  # noqa: BLE001 - it may be gone already
+        pass
 
 
 _empty: list[Path] = []
@@ -251,12 +246,7 @@ class SandboxExecute(Execute):
         return f"cell {index + 1}" + (f" ({gid})" if gid else "")
 
     def _kill(self) -> None:
-        if self._box is not None:
-            self._box.destroy()
-        try:
-            _wait(self.km.shutdown_kernel(now=True))
-        except Exception:  # noqa: BLE001 - it may be gone already
-            pass
+        _stop(self.km, self._box)
 
     def _responsive(self) -> bool:
         content = self._silent("pass", timeout=self.kill_grace)

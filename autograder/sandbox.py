@@ -97,6 +97,21 @@ def use_kernelspec() -> None:
         os.environ["JUPYTER_PATH"] = os.pathsep.join([str(GRADING / "jupyter"), *parts])
 
 
+def write_files(folder: Path, files: dict[str, bytes], uid: int = -1) -> None:
+    """Write a submission's files (relative paths) below ``folder``, never elsewhere; owned by ``uid`` when >= 0 (as
+    root: the sandboxed kernel's own uid, which must be able to read and write them)."""
+    base = Path(folder).resolve()
+    for name, data in files.items():
+        path = (base / name).resolve()
+        if base not in path.parents:
+            continue  # not below the folder: never written
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        if uid >= 0:
+            for made in [path, *(p for p in path.parents if base in p.parents)]:
+                os.chown(made, uid, uid, follow_symlinks=False)
+
+
 @dataclass(eq=False)
 class Box:
     """One kernel's private folder (``work/``, ``sockets/`` for the ipc transport, ``pid``: the sandbox's PID 1) and,

@@ -6,7 +6,8 @@
 The class: ``--count`` honest submissions built from the assignment's catalog (qa/synthetic.py: right, another
 right way, one or two items wrong, blank). The ways: plain ``nbgrader autograde`` (its own Execute and
 SaveAutoGrades, serial, no sandbox, no hidden-test judgement: the peer); ``grade --jobs 1``; ``grade --jobs 2``;
-``grade --scheduler`` on a local Dask cluster of two workers (qa/dask_cluster.py). Each grades into a fresh folder.
+``grade --scheduler`` on a local Dask cluster of two workers (qa/dask_cluster.py); and ``--jobs 1`` with no kernel
+started ahead (``jobs1-nospare``: what the kernel started ahead saves). Each grades into a fresh folder.
 
 Prints submissions per minute, and per submission: seconds by phase on the worker (sandbox + kernel start with the
 grading preamble's imports, the cells, shutdown) and CPU seconds by phase (coordinator: preflight + nbgrader's
@@ -62,11 +63,11 @@ def _plain(assignment: str, klass: Path, grading: Path, students: list[str]) -> 
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def _grade(assignment: str, klass: Path, grading: Path, *args: str) -> float:
+def _grade(assignment: str, klass: Path, grading: Path, *args: str, spare: bool = True) -> float:
     start = time.perf_counter()
+    env = _env(grading) if spare else dict(_env(grading), ATTENTION_STEPS_NO_SPARE="1")
     subprocess.run([sys.executable, "-m", "autograder", "grade", str(klass), "--assignment", assignment,
-                    "--no-progress", *args], cwd=ROOT, env=_env(grading), capture_output=True, text=True,
-                   check=True)
+                    "--no-progress", *args], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     return time.perf_counter() - start
 
 
@@ -88,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=200)
     parser.add_argument("--assignment", default="05_dot_product_attention")
-    parser.add_argument("--modes", default="nbgrader,jobs1,jobs2,dask")
+    parser.add_argument("--modes", default="nbgrader,jobs1-nospare,jobs1,jobs2,dask")
     args = parser.parse_args(argv)
     from qa.dask_cluster import Cluster
     from qa.synthetic import build_class
@@ -106,8 +107,9 @@ def main(argv: list[str] | None = None) -> int:
             grading.mkdir()
             if mode == "nbgrader":
                 seconds = _plain(args.assignment, klass, grading, students)
-            elif mode.startswith("jobs"):
-                seconds = _grade(args.assignment, klass, grading, "--jobs", mode[4:])
+            elif mode.startswith("jobs"):  # jobsN, or jobsN-nospare: each job starts its own kernel
+                jobs, _, nospare = mode[4:].partition("-")
+                seconds = _grade(args.assignment, klass, grading, "--jobs", jobs, spare=not nospare)
             elif mode == "dask":
                 cluster = Cluster(base / "dask", workers=2)
                 try:
@@ -120,9 +122,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {mode:<9} {seconds:7.1f} s   {60 * args.count / seconds:6.1f} submissions/min", flush=True)
         print("\nper submission (medians)")
         names = sorted({n for _, phases in results.values() for n in phases})
-        print(f"  {'':<34}" + "".join(f"{m:>10}" for m in results))
+        print(f"  {'':<34}" + "".join(f"{m:>14}" for m in results))
         for name in names:
-            print(f"  {name:<34}" + "".join(f"{results[m][1].get(name, float('nan')):>10.2f}" for m in results))
+            print(f"  {name:<34}" + "".join(f"{results[m][1].get(name, float('nan')):>14.2f}" for m in results))
         if "jobs1" in results and "jobs2" in results:
             print(f"\n--jobs 2 / --jobs 1 throughput: {results['jobs1'][0] / results['jobs2'][0]:.2f}x")
         if "nbgrader" in results:
