@@ -1,11 +1,13 @@
 """The instructor's path on the bundled demo class: grade (headless), feedback, report."""
 
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from autograder.paths import GRADING, ROOT
+from autograder.paths import DEMO_CLASS, GRADING, ROOT
 from qa.demo import EXPECTED
 
 pytestmark = [pytest.mark.kernel]
@@ -59,3 +61,24 @@ def test_grade_lms_zip_downloads(tmp_path):
     for student, (score, top) in EXPECTED.items():
         line = next((ln for ln in table.splitlines() if ln.startswith(student)), "")
         assert f"{score:g}/{top:g}" in line, f"{student}: expected {score:g}/{top:g}:\n{table}"
+
+
+def test_nbgraders_own_autograde_runs_the_same_chain_in_one_process(tmp_path):
+    """`nbgrader autograde` (what the formgrader's Autograde button runs) with the course's configuration: execution,
+    the hidden tests' judgement and the saving in one process — the same points as `grade`."""
+    import os
+
+    from qa.demo import ASSIGNMENT
+
+    env = dict(os.environ, ATTENTION_STEPS_GRADING_DIR=str(tmp_path), JUPYTER_CONFIG_PATH=str(ROOT / "autograder"))
+    release = f"from autograder import grading; grading._ensure_in_gradebook({ASSIGNMENT!r})"
+    subprocess.run([sys.executable, "-c", release], cwd=ROOT, env=env, check=True, capture_output=True, timeout=300)
+    for student in ("alice", "bob"):
+        shutil.copytree(DEMO_CLASS / student, tmp_path / "submitted" / student)
+        proc = subprocess.run([str(Path(sys.executable).with_name("nbgrader")), "autograde", ASSIGNMENT, "--student",
+                               student, "--force"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    rows = subprocess.run([sys.executable, "-c", "from autograder.grading import read_row; print([(s, read_row("
+                           f"{ASSIGNMENT!r}, s).score) for s in ('alice', 'bob')])"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, check=True, timeout=120).stdout
+    assert rows.strip() == str([(s, EXPECTED[s][0]) for s in ("alice", "bob")]), rows

@@ -13,6 +13,7 @@ import os
 import re
 import shlex
 import subprocess
+from pathlib import Path
 
 import pytest
 from e2e_support import ROOT, hidden_test_lines, html_text, squash, visible_test_lines
@@ -81,8 +82,10 @@ def test_feedback_is_written_without_hidden_tests(terminal):
 def test_report_writes_csv_and_histogram(terminal):
     grading, out = terminal
     text = out["report"]
-    written = {ext: path for path, ext in re.findall(r"^wrote (.+\.(csv|png))$", text, re.MULTILINE)}
-    assert {"csv", "png"} <= written.keys(), f"report did not say where it wrote the CSV and the histogram:\n{text}"
+    written = {Path(path).name: path for path in re.findall(r"^wrote (.+)$", text, re.MULTILINE)}
+    written.update(csv=written.get("grades.csv"), png=written.get("score_histogram.png"))
+    wanted = {"grades.csv", "score_histogram.png", "class_report.html", "canvas_grades.csv"}
+    assert wanted <= written.keys(), f"report did not say where it wrote {wanted - written.keys()}:\n{text}"
     assert "exercise" in text and all(item in text for item in ("softmax", "one_hot_embed")), text
     with open(written["csv"], newline="", encoding="utf-8") as f:
         rows = {r["student"]: r for r in csv.DictReader(f) if r["assignment"] == ASSIGNMENT}
