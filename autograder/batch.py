@@ -41,6 +41,7 @@ from nbformat import NotebookNode
 from nbgrader.preprocessors import NbGraderPreprocessor
 
 from . import external, sandbox
+from .notebooks import error_output
 from .paths import GRADING, SOLUTIONS
 
 #: the most a submission's data files (everything but notebooks) may hold, in all, to be sent to a worker
@@ -173,8 +174,7 @@ RESULTS: dict[tuple[str, str, str], tuple[Job, Executed]] = {}
 def _not_run(nb: NotebookNode, why: str) -> None:
     for cell in nb.cells:
         if cell.cell_type == "code":
-            cell.outputs = [NotebookNode(output_type="error", ename="NotRun", evalue=f"not run: {why}",
-                                         traceback=[f"NotRun: not run: {why}"])]
+            cell.outputs = [error_output("NotRun", f"not run: {why}")]
 
 
 def _cells(nb: NotebookNode) -> list[tuple[str, str, str]]:

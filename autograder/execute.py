@@ -46,6 +46,7 @@ from traitlets import Bool, Integer
 
 from . import external, sandbox
 from .config import Limits
+from .notebooks import error_output
 from .preflight import FLAG
 
 #: The kernel-side guard (autograder/kernel/grading_guard.py, on the kernel's path): called by these names only.
@@ -131,10 +132,6 @@ def _wait(value):
 
         return run_sync(_get)()
     return value
-
-
-def _error(ename: str, evalue: str) -> NotebookNode:
-    return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
 
 
 def _graded(cell) -> bool:
@@ -311,14 +308,14 @@ class SandboxExecute(Execute):
                     if cell.cell_type != "code":
                         continue
                     if stopped:
-                        cell.outputs = [_error("NotRun", stopped)]
+                        cell.outputs = [error_output("NotRun", stopped)]
                         continue
                     remaining = self._left()
                     if remaining <= 1:
                         stopped = f"not run: the notebook reached its time limit of {self.notebook_timeout} s"
                         self._note(f"stopped at {self._label(cell, index)}: the whole notebook ran longer than "
                                    f"{self.notebook_timeout} s; cells from there on scored 0")
-                        cell.outputs = [_error("NotRun", stopped)]
+                        cell.outputs = [error_output("NotRun", stopped)]
                         continue
                     self.timeout = int(max(1, min(cell_timeout, remaining)))
                     try:
@@ -327,7 +324,7 @@ class SandboxExecute(Execute):
                         _wait(self.km.interrupt_kernel())
                         limit = (f"the cell limit of {self.timeout} s" if self.timeout >= cell_timeout else
                                  f"the notebook limit of {self.notebook_timeout} s")
-                        cell.outputs.append(_error("TimeoutError", f"the cell was stopped at {limit}"))
+                        cell.outputs.append(error_output("TimeoutError", f"the cell was stopped at {limit}"))
                         if self._responsive():
                             self._note(f"{self._label(cell, index)} was interrupted at {limit}")
                         else:
@@ -337,7 +334,7 @@ class SandboxExecute(Execute):
                             self._kill()
                         continue
                     except DeadKernelError:
-                        cell.outputs.append(_error("KernelDied", "the kernel died while running this cell "
+                        cell.outputs.append(error_output("KernelDied", "the kernel died while running this cell "
                                                    "(os._exit, a crash, or a memory / CPU-time limit)"))
                         stopped = "not run: the kernel died in an earlier cell"
                         self._note(f"the kernel died in {self._label(cell, index)} (os._exit, a crash, or a "
@@ -488,6 +485,6 @@ class SandboxExecute(Execute):
             return True
         why = ("the integrity check of the tests could not run" if verdict is None else
                "the tests' tools were tampered with while they ran: " + verdict.strip("'\""))
-        cell.outputs.append(_error("IntegrityError", f"grading integrity: {why}"))
+        cell.outputs.append(error_output("IntegrityError", f"grading integrity: {why}"))
         self._note(f"{self._label(cell, index)} scored 0: {why}")
         return False

@@ -18,7 +18,7 @@ from nbconvert.preprocessors import Preprocessor
 from nbformat import NotebookNode
 from traitlets import Bool
 
-from .notebooks import TEST_ID, nbgrader_meta
+from .notebooks import TEST_ID, error_output, nbgrader_meta
 from .notes import read_notes
 
 
@@ -31,7 +31,7 @@ def _generic(item: str, ename: str) -> NotebookNode:
         why = ("your answer disagrees with an independent reference on a case the visible tests do not cover "
                "— re-read the docstring (shapes, dtypes, edge cases, large values, gradients, errors to raise)")
     text = f"A hidden test of `{item}` failed ({ename}): {why}."
-    return NotebookNode(output_type="error", ename=ename, evalue=text, traceback=[f"{ename}: {text}"])
+    return error_output(ename, text)
 
 
 def _external(out, meta) -> NotebookNode:

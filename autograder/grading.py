@@ -203,7 +203,7 @@ def autograde(assignment: str, students: list[str], *, trusted: bool = False, jo
         return jobs
 
     def finish(student: str, jobs: list[batch.Job], results: dict[str, batch.Executed]) -> None:
-        prepared_cpu = time.process_time()
+        finish_cpu = time.process_time()
         for job in jobs:
             batch.RESULTS[(assignment, student, job.notebook)] = (job, results[job.notebook])
         result = finish_api.autograde(assignment, student, force=True, create=True)
@@ -213,7 +213,7 @@ def autograde(assignment: str, students: list[str], *, trusted: bool = False, jo
         batch.mark_done(assignment, student, graded_from, {
             "seconds": round(time.perf_counter() - start, 3),
             "coordinator cpu": {"prepare": prepare_cpu.pop(student, 0.0),
-                                "finish": round(time.process_time() - prepared_cpu, 3)},
+                                "finish": round(time.process_time() - finish_cpu, 3)},
             "worker": {job.notebook: {"where": results[job.notebook].where, **results[job.notebook].seconds}
                        for job in jobs}})
 
@@ -406,12 +406,12 @@ def report(assignment: str | None = None, out_dir: Path | None = None) -> tuple[
     fig.savefig(png_path, dpi=100)
     plt.close(fig)
     messages = {}
+    item_cells = {a: {cell: item_of(cell) for cell in _test_cells(a)} for a in {r.assignment for r in rows}}
     for r in rows:
-        item_cells = {cell: item_of(cell) for cell in _test_cells(r.assignment)}
         nb_dir = GRADING / "autograded" / r.student / r.assignment
         for nb_path in sorted(nb_dir.glob("*.ipynb")):
             messages.setdefault((r.assignment, r.student), {}).update(
-                class_report.failure_message(nb_path, item_cells))
+                class_report.failure_message(nb_path, item_cells[r.assignment]))
     html_path = class_report.write_html(rows, messages, out_dir / "class_report.html")
     canvas_path = class_report.write_canvas(rows, GRADING / "canvas_roster.csv", out_dir / "canvas_grades.csv")
     return "\n".join(lines), [csv_path, png_path, html_path, canvas_path]

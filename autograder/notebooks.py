@@ -20,6 +20,11 @@ import nbformat
 
 from .paths import ROOT, assignments, source_notebook, source_py  # noqa: F401  (assignments re-exported)
 
+
+def error_output(ename: str, evalue: str) -> nbformat.NotebookNode:
+    """An error output as grading gives it to a cell (nbgrader scores a test cell with one as failed)."""
+    return nbformat.NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
+
 BADGE_ID = "colab-badge"
 SETUP_ID = "setup"
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}

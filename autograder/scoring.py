@@ -21,12 +21,11 @@ formgrader's Autograde button and any other path that runs that chain use it) an
 
 from __future__ import annotations
 
-from nbformat import NotebookNode
 from nbgrader import utils
 from nbgrader.preprocessors import NbGraderPreprocessor, SaveAutoGrades
 
 from . import external
-from .notebooks import TEST_ID
+from .notebooks import TEST_ID, error_output
 from .notes import write_notes
 
 
@@ -54,8 +53,7 @@ class JudgeHidden(NbGraderPreprocessor):
             if not verdict.passed:
                 item = m["name"] if (m := TEST_ID.match(grade_id)) else grade_id
                 text = f"A hidden test of `{item}` failed: {verdict.message}"
-                cell.outputs.append(NotebookNode(output_type="error", ename="HiddenTestFailed", evalue=text,
-                                                 traceback=[f"HiddenTestFailed: {text}"]))
+                cell.outputs.append(error_output("HiddenTestFailed", text))
         if info.get("student") and assignment:
             write_notes(assignment, info["student"], "execution", found.get("notes", []))
             write_notes(assignment, info["student"], "kernel", found.get("kernel", ["-1", "0"]))
@@ -74,6 +72,5 @@ class SaveVerifiedGrades(SaveAutoGrades):
                 else:
                     text = ("the grader has no check of its own for this item (autograder/external/), so it cannot "
                             "earn points")
-                cell.outputs.append(NotebookNode(output_type="error", ename="HiddenTestFailed", evalue=text,
-                                                 traceback=[f"HiddenTestFailed: {text}"]))
+                cell.outputs.append(error_output("HiddenTestFailed", text))
         return super().preprocess_cell(cell, resources, cell_index)
