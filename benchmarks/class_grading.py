@@ -11,7 +11,9 @@ started ahead (``jobs1-nospare``: what the kernel started ahead saves). Each gra
 
 Prints submissions per minute, and per submission: seconds by phase on the worker (sandbox + kernel start with the
 grading preamble's imports, the cells, shutdown) and CPU seconds by phase (coordinator: preflight + nbgrader's
-bookkeeping + sanitizing; coordinator: judging + saving; worker: the kernel and its sandbox).
+bookkeeping + sanitizing; coordinator: judging + saving; worker: the kernel and its sandbox), and how many of the
+machine's cores the run kept busy (all processes, from psutil's system CPU times): a way that already keeps most
+cores busy cannot be sped up by more workers.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import psutil
 
 from autograder.paths import ROOT
 
@@ -85,6 +89,12 @@ def _phases(grading: Path) -> dict[str, float]:
     return {name: statistics.median(values) for name, values in per.items()}
 
 
+def _busy_seconds() -> float:
+    """CPU seconds the whole machine has spent not idle (every process: coordinator, workers, kernels, sandboxes)."""
+    times = psutil.cpu_times()  # Linux: guest time is already inside user; steal is the hypervisor's, not ours
+    return times.user + times.nice + times.system + getattr(times, "irq", 0.0) + getattr(times, "softirq", 0.0)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=200)
@@ -105,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         for mode in args.modes.split(","):
             grading = base / mode
             grading.mkdir()
+            busy_before = _busy_seconds()
             if mode == "nbgrader":
                 seconds = _plain(args.assignment, klass, grading, students)
             elif mode.startswith("jobs"):  # jobsN, or jobsN-nospare: each job starts its own kernel
@@ -118,8 +129,10 @@ def main(argv: list[str] | None = None) -> int:
                     cluster.close()
             else:
                 raise SystemExit(f"unknown mode {mode}")
+            busy = _busy_seconds() - busy_before
             results[mode] = (seconds, _phases(grading))
-            print(f"  {mode:<9} {seconds:7.1f} s   {60 * args.count / seconds:6.1f} submissions/min", flush=True)
+            print(f"  {mode:<14} {seconds:7.1f} s   {60 * args.count / seconds:6.1f} submissions/min   "
+                  f"{busy / seconds:4.2f} cores busy   {busy / args.count:5.2f} CPU s per submission", flush=True)
         print("\nper submission (medians)")
         names = sorted({n for _, phases in results.values() for n in phases})
         print(f"  {'':<34}" + "".join(f"{m:>14}" for m in results))
