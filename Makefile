@@ -15,7 +15,7 @@ GPU_PACKAGES := torch triton cuda-bindings cuda-pathfinder cuda-toolkit nvidia-c
   nvidia-cusparse nvidia-cusparselt-cu13 nvidia-nccl-cu13 nvidia-nvjitlink nvidia-nvshmem-cu13 nvidia-nvtx
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: course test unit test-quick env sandbox-tool lab demo release bench bench-load bench-grading bench-class discrimination clean-grading test-e2e lock
+.PHONY: course test unit test-quick env sandbox-tool lab demo release bench bench-load bench-grading bench-class discrimination clean-grading test-e2e lock hub hub-install
 
 $(VENV)/.installed: requirements.lock requirements.txt requirements-dev.txt pyproject.toml setup/make_venv.sh
 	setup/make_venv.sh $(PYTHON) $(VENV)
@@ -76,6 +76,20 @@ test-e2e: env
 
 release: env
 	$(BIN)/python -m autograder release
+
+# The class server (hub/README.md): JupyterHub with the machine's accounts, nbgrader's exchange, the shared course
+# environment under HUB_PREFIX. Installs as root (sudo for an ordinary user), then serves on HUB_URL until Ctrl-C.
+HUB_PREFIX   ?= /opt/attention-steps
+HUB_URL      ?= http://127.0.0.1:8000
+HUB_EXCHANGE ?= /srv/nbgrader/exchange
+HUB_ENV := ATTENTION_STEPS_HUB_PREFIX=$(HUB_PREFIX) ATTENTION_STEPS_HUB_URL=$(HUB_URL) \
+  ATTENTION_STEPS_EXCHANGE=$(HUB_EXCHANGE)
+
+hub-install: sandbox-tool
+	$(SUDO) env $(HUB_ENV) hub/install.sh
+
+hub: hub-install
+	$(SUDO) env $(HUB_ENV) $(HUB_PREFIX)/venv/bin/jupyterhub -f hub/jupyterhub_config.py
 
 # make bench: every solution notebook in full and on the fast path, median of 3 runs each, on an idle machine;
 # make bench-load: the same beside one busy-looping process per CPU. BENCH_ARGS adds options (e.g. 07_transformer

@@ -33,6 +33,12 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("report", help="grades CSV, per-exercise table, score histogram, HTML class report and "
                        "Canvas CSV under .grading/reports/")
     p.add_argument("--assignment")
+    p = sub.add_parser("exchange", help="a class server's nbgrader exchange: release an assignment to the students, "
+                       "collect their submissions (then `grade` them), return their feedback (hub/README.md)")
+    p.add_argument("action", choices=["release", "collect", "feedback"])
+    p.add_argument("assignment")
+    p.add_argument("--due", help="with release: the deadline, e.g. '2026-12-10 17:00' (local time unless a zone "
+                   "is given); nbgrader records how late each submission came")
     args = parser.parse_args(argv)
 
     from . import grading, notebooks, sandbox
@@ -61,12 +67,39 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "feedback":
         for path in grading.feedback(args.assignment):
             print(path)
+    elif args.command == "exchange":
+        return _exchange(args)
     elif args.command == "report":
         table, written = grading.report(args.assignment)
         print(table)
         print("")
         for path in written:
             print(f"wrote {path}")
+    return 0
+
+
+def _exchange(args) -> int:
+    from . import exchange
+
+    changed = exchange.private_course()
+    if changed:
+        print(changed)
+    try:
+        if args.action == "release":
+            where = exchange.release(args.assignment, due=exchange.parse_due(args.due) if args.due else None)
+            print(f"released {args.assignment} to {where}" + (f" (due {args.due})" if args.due else ""))
+        elif args.action == "collect":
+            students, left_out = exchange.collect(args.assignment)
+            print(f"collected {len(students)} submission(s) of {args.assignment} into {exchange.COLLECTED}")
+            for line in left_out:
+                print(line)
+            print(f"grade them: python -m autograder grade {exchange.COLLECTED} --assignment {args.assignment}")
+        else:
+            students = exchange.release_feedback(args.assignment)
+            print(f"feedback on {args.assignment} released to {len(students)} student(s)")
+    except exchange.ExchangeError as e:
+        print(e, file=sys.stderr)
+        return 1
     return 0
 
 

@@ -13,6 +13,10 @@ from .paths import GRADING, ROOT
 #: Files in an assignment's source folder that are never released: the authored .py and local artefacts.
 IGNORED = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.py", "jupytext.toml"]
 
+#: nbgrader's feedback steps, with the course's scrubbing first (autograder/feedback.py).
+FEEDBACK_PREPROCESSORS = ["autograder.feedback.ScrubFeedback", "nbgrader.preprocessors.ClearHiddenTests",
+                          "nbgrader.preprocessors.GetGrades", "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor"]
+
 CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 
 
@@ -74,6 +78,11 @@ def course_config(*, release_dir: Path | None = None, grading_dir: Path = GRADIN
     c.CourseDirectory.feedback_directory = str(grading_dir / "feedback")
     c.CourseDirectory.db_url = f"sqlite:///{grading_dir / 'gradebook.db'}"
     c.CourseDirectory.ignore = IGNORED
+    # nbgrader's exchange on a class server (autograder/exchange.py, hub/): one folder every account can write to
+    c.Exchange.root = os.environ.get("ATTENTION_STEPS_EXCHANGE", "/srv/nbgrader/exchange")
+    c.ExchangeFactory.collect = "autograder.exchange.CollectForGrading"  # into .grading/collected, for `grade`
+    # feedback without hidden-test text (the formgrader's Generate Feedback button too)
+    c.GenerateFeedback.preprocessors = FEEDBACK_PREPROCESSORS
     c.ClearSolutions.code_stub = {"python": CODE_STUB}
     c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
     c.ExecutePreprocessor.timeout = cell_timeout

@@ -27,13 +27,22 @@ class GradingError(RuntimeError):
 
 
 def api(*, release_dir: Path | None = None) -> NbGraderAPI:
-    GRADING.mkdir(parents=True, exist_ok=True)
+    # the gradebook, every submission and feedback: the instructor's alone, on a shared machine too (nbgrader #978)
+    GRADING.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if GRADING.stat().st_mode & 0o077 and GRADING.owner() == _me():
+        GRADING.chmod(0o700)
     # nbgrader runs the `alembic` executable to create a gradebook: make the one beside this Python findable
     # even when the venv is not activated (`.venv/bin/python -m autograder …`).
     bindir = str(Path(sys.executable).parent)
     if bindir not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
     return NbGraderAPI(config=course_config(release_dir=release_dir))
+
+
+def _me() -> str:
+    import pwd
+
+    return pwd.getpwuid(os.geteuid()).pw_name
 
 
 def _check(result: dict, what: str) -> None:
@@ -245,6 +254,13 @@ def _last_line(result: dict) -> str:
     return text[-1] if text else "unknown error"
 
 
+def _duration(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    return " ".join(f"{n} {unit}" for n, unit in ((days, "d"), (hours, "h"), (minutes, "min")) if n) or "under a minute"
+
+
 def read_row(assignment: str, student: str) -> Row:
     row = Row(student, assignment)
     with Gradebook(course_config().CourseDirectory.db_url) as gb:
@@ -253,6 +269,9 @@ def read_row(assignment: str, student: str) -> Row:
         except MissingEntry:
             row.notes.append("no submission")
             submission = None
+        late = submission.total_seconds_late if submission is not None else 0
+        if late > 0:
+            row.notes.append(f"late: submitted {_duration(late)} after the deadline")
         for nb in submission.notebooks if submission is not None else []:
             for grade in nb.grades:
                 item = item_of(grade.name)
@@ -294,13 +313,7 @@ def feedback(assignment: str | None = None, students: list[str] | None = None) -
     where nbgrader could not produce one."""
     from .feedback import fallback_html
 
-    grader = api(release_dir=GRADING / "release")
-    grader.config.GenerateFeedback.preprocessors = [
-        "autograder.feedback.ScrubFeedback",
-        "nbgrader.preprocessors.ClearHiddenTests",
-        "nbgrader.preprocessors.GetGrades",
-        "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
-    ]
+    grader = api(release_dir=GRADING / "release")  # feedback's steps: FEEDBACK_PREPROCESSORS in config.py
     out = []
     for a, student in graded_submissions(assignment, students):
         folder = GRADING / "feedback" / student / a

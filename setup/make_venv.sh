@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# Build the course environment: make_venv.sh PYTHON VENV
+# Build the course environment: make_venv.sh PYTHON VENV [--no-editable]
 #
 # Installs requirements.lock (the universal lock, Python 3.11-3.13), torch at the version requirements.txt pins, and
-# the helper package (editable). Uses uv (the version requirements-dev.txt pins, from PyPI, kept in the user's cache so a second clone starts in seconds);
+# the helper package: editable (a link to this checkout), or with --no-editable a copy (a class server's shared
+# environment, which must not read from the instructor's checkout). Uses uv (the version requirements-dev.txt pins, from PyPI, kept in the user's cache so a second clone starts in seconds);
 # falls back to venv + pip where uv can't be had. Environment:
 #   TORCH_FIND_LINKS  folders of wheels to take torch from (default: PIP_FIND_LINKS, which uv does not read itself);
 #                     empty to take torch from the index.
 set -euo pipefail
 python=${1:?usage: make_venv.sh PYTHON VENV}
-venv=${2:?usage: make_venv.sh PYTHON VENV}
+venv=${2:?usage: make_venv.sh PYTHON VENV [--no-editable]}
+helper=(-e .)
+[ "${3:-}" = --no-editable ] && helper=(.)
 cd "$(dirname "$0")/.."
 
 uv_version=$(sed -n 's/^uv==//p' requirements-dev.txt)
@@ -56,11 +59,11 @@ if uv=$(find_uv); then
   # can't cache bytecode themselves: without it every one of them compiles torch and Jupyter anew (5 s or so each).
   "$uv" pip install --quiet --compile-bytecode --python "$venv/bin/python" -r requirements.lock "$torch_pin" \
     "${torch_links[@]}"
-  "$uv" pip install --quiet --python "$venv/bin/python" --no-deps -e .
+  "$uv" pip install --quiet --python "$venv/bin/python" --no-deps "${helper[@]}"
 else
   echo "uv could not be installed; building the environment with pip instead (slower)" >&2
   ensure_venv_module
   "$python" -m venv "$venv"
   "$venv/bin/python" -m pip install --quiet -r requirements.lock "$torch_pin"
-  "$venv/bin/python" -m pip install --quiet --no-deps -e .
+  "$venv/bin/python" -m pip install --quiet --no-deps "${helper[@]}"
 fi
