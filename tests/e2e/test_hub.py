@@ -102,8 +102,9 @@ class ClassServer:
 
 def _accounts(server: ClassServer) -> None:
     for user in [INSTRUCTOR, *STUDENTS]:
-        if subprocess.run(["id", user], capture_output=True).returncode == 0:
-            subprocess.run(["userdel", "--remove", user], capture_output=True)
+        if subprocess.run(["id", user], capture_output=True).returncode == 0:  # left by a run that was killed
+            subprocess.run(["pkill", "-KILL", "-u", user], capture_output=True)
+            subprocess.run(["userdel", "--force", "--remove", user], capture_output=True)
         group = "instructors" if user == INSTRUCTOR else "students"
         subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", "--groups", group, user], check=True)
     subprocess.run(["chpasswd"], input="".join(f"{u}:{p}\n" for u, p in server.passwords.items()), text=True,
@@ -229,7 +230,8 @@ def test_student_works_in_the_browser(class_server, browser, artifacts):
         page.keyboard.press("Control+s")
         page.wait_for_selector(".lm-TabBar-tab.jp-mod-dirty", state="detached", timeout=WAIT_MS)
         nb = nbformat.read(class_server.home(STUDENTS[0]) / FIRST / f"{FIRST}.ipynb", as_version=4)
-        assert any("def softmax" in c.source and "NotImplementedError" not in c.source for c in nb.cells)
+        saved = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source for c in nb.cells}
+        assert saved["softmax"] == solutions(FIRST)["softmax"], "the answer did not land in softmax's cell"
         # back in the Assignments tab: Validate the notebook, then Submit
         _assignments_tab(page)  # the page was reloaded on the notebook: open the tab again
         fetched = _rows(page, "fetched", 1)
@@ -250,9 +252,14 @@ def test_student_works_in_the_browser(class_server, browser, artifacts):
 
 
 def _answer(page, assignment: str, item: str) -> None:
-    """Paste the solution of ``item`` into its answer cell, as a learner pastes from a clipboard."""
+    """Paste the solution of ``item`` into its answer cell, as a learner pastes from a clipboard; wait until the
+    cell shows it (the editor may still be settling after the notebook opened)."""
     index = next(i for i, name in answer_cells(read(release_path(assignment))) if name == item)
+    cell = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell").nth(index)
+    cell.locator(".cm-content", has_text="NotImplementedError").wait_for(timeout=WAIT_MS)  # the stub, rendered
     _paste(page, index, solutions(assignment)[item])
+    last_line = solutions(assignment)[item].strip().splitlines()[-1].strip()  # the solution's, not the stub's
+    cell.locator(".cm-content", has_text=last_line[:40]).wait_for(timeout=WAIT_MS)
 
 
 def _submission(server: ClassServer, student: str, assignment: str, nb: nbformat.NotebookNode | None) -> None:
