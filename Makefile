@@ -49,7 +49,7 @@ lab: env
 
 test: env sandbox-tool
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=15
 
 # The checks that start no Jupyter kernel (a minute): probes and judgements in-process, preflight, review, helpers.
 unit: env
@@ -72,7 +72,7 @@ test-quick: env sandbox-tool
 test-e2e: env
 	@if [ ! -x /usr/bin/chromium ]; then \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; fi
-	$(BIN)/python -m pytest tests/e2e
+	$(BIN)/python -m pytest tests/e2e --durations=15
 
 release: env
 	$(BIN)/python -m autograder release

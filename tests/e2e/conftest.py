@@ -8,6 +8,8 @@ Run it with ``make test-e2e`` (installs Chromium and Playwright first) or ``.ven
 - ``test_colab_runtime.py``: a fresh virtual environment with only what Colab ships that the course needs; the
   notebooks' own setup cell installs the helper package from a locally built wheel; every notebook runs there.
 - ``test_instructor_terminal.py``: the README's instructor commands on the bundled demo class.
+- ``test_hub.py``: as root, the course's JupyterHub (``hub/``) with an instructor and three student accounts: release,
+  fetch, work in the browser, submit, collect, grade, feedback, and what a student must not be able to do.
 
 Notebooks run on the grading fast path (``ATTENTION_STEPS_FAST=1``). Screenshots go to ``.bench/e2e/screenshots/``
 (ignored by git; ``ATTENTION_STEPS_E2E_ARTIFACTS`` moves them). ``ATTENTION_STEPS_E2E_TIMEOUT`` (seconds, default 240)
