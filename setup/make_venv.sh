@@ -11,7 +11,14 @@ set -euo pipefail
 python=${1:?usage: make_venv.sh PYTHON VENV}
 venv=${2:?usage: make_venv.sh PYTHON VENV [--no-editable]}
 helper=(-e .)
-[ "${3:-}" = --no-editable ] && helper=(.)
+if [ "${3:-}" = --no-editable ]; then
+  # built from a copy: setuptools writes build/ and *.egg-info beside the sources, which must stay out of the
+  # checkout (it may be the instructor's, and this may run as root)
+  src=$(mktemp -d)
+  trap 'rm -rf "$src"' EXIT
+  cp -r pyproject.toml README.md attention_steps "$src/"
+  helper=("$src")
+fi
 cd "$(dirname "$0")/.."
 
 uv_version=$(sed -n 's/^uv==//p' requirements-dev.txt)
