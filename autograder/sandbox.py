@@ -91,7 +91,13 @@ def use_kernelspec() -> None:
     spec.mkdir(parents=True, exist_ok=True)
     content = {"argv": [sys.executable, str(LAUNCHER), "{connection_file}"], "language": "python",
                "display_name": "Python 3 (grading sandbox)", "interrupt_mode": "message"}  # bwrap passes no SIGINT
-    (spec / "kernel.json").write_text(json.dumps(content, indent=1))
+    text, target = json.dumps(content, indent=1), spec / "kernel.json"
+    # several grading workers start at once and each writes it: a reader must never see a half-written file
+    # (JSONDecodeError in another worker's kernel start), so write a private copy and rename it into place
+    if not target.exists() or target.read_text() != text:
+        partial = spec / f"kernel.json.{os.getpid()}"
+        partial.write_text(text)
+        os.replace(partial, target)
     parts = [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p]
     if str(GRADING / "jupyter") not in parts:
         os.environ["JUPYTER_PATH"] = os.pathsep.join([str(GRADING / "jupyter"), *parts])
