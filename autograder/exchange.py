@@ -74,19 +74,10 @@ def private_course() -> str | None:
     """On a class server the course folder holds the solutions: make it the instructor's alone (mode 700). Returns
     what was changed, if anything."""
     mode = ROOT.stat().st_mode & 0o777
-    if mode & 0o077 and ROOT.owner() == pwd.getpwuid(os.geteuid()).pw_name:
+    if mode & 0o077 and ROOT.stat().st_uid == os.geteuid():
         ROOT.chmod(0o700)
         return f"made {ROOT} private (mode {mode:o} -> 700): it holds the solutions and the gradebook"
     return None
-
-
-def _api(**coursedir):
-    from . import grading
-
-    nbapi = grading.api()
-    for name, value in coursedir.items():
-        setattr(nbapi.coursedir, name, value)
-    return nbapi
 
 
 def _check(result: dict, what: str) -> str:
@@ -116,7 +107,7 @@ def release(assignment: str, *, due: datetime | None = None) -> Path:
     if due is not None:
         with Gradebook(course_config().CourseDirectory.db_url) as gb:
             gb.update_or_create_assignment(assignment, duedate=due.replace(tzinfo=None).isoformat())
-    nbapi = _api()
+    nbapi = grading.api()
     nbapi.coursedir.release_directory = str(COURSE)
     nbapi.config.ExchangeReleaseAssignment.force = True
     _check(nbapi.release_assignment(assignment), f"nbgrader release_assignment {assignment}")
@@ -131,7 +122,9 @@ def release(assignment: str, *, due: datetime | None = None) -> Path:
 def collect(assignment: str) -> tuple[list[str], list[str]]:
     """Each student's latest submission of ``assignment`` into ``.grading/collected`` (:class:`CollectForGrading`):
     (the students collected, a line for each submission left out)."""
-    log = _check(_api().collect(assignment, update=True), f"nbgrader collect {assignment}")
+    from . import grading
+
+    log = _check(grading.api().collect(assignment, update=True), f"nbgrader collect {assignment}")
     left_out = [line[line.index(NOT_COLLECTED):] for line in log.splitlines() if NOT_COLLECTED in line]
     return sorted(p.parent.name for p in COLLECTED.glob(f"*/{assignment}") if p.is_dir()), left_out
 
@@ -141,6 +134,5 @@ def release_feedback(assignment: str) -> list[str]:
     from . import grading
 
     pages = grading.feedback(assignment)
-    nbapi = _api()
-    _check(nbapi.release_feedback(assignment), f"nbgrader release_feedback {assignment}")
+    _check(grading.api().release_feedback(assignment), f"nbgrader release_feedback {assignment}")
     return sorted({p.relative_to(GRADING / "feedback").parts[0] for p in pages})
