@@ -6,6 +6,7 @@ Every text data set uses the same special ids: ``PAD = 0``, ``BOS = 1``, ``EOS =
 from .dates import date_task
 from .digits import DigitsSplit, load_digits_split
 from .en_ja import en_ja_task
+from .grammar import LanguageSplit, LanguageTask, grammar_task
 from .recall import recall_task
 from .sequences import sequence_task
 from .vocab import BOS, EOS, PAD, SPECIALS, Seq2SeqSplit, TranslationTask, Vocab, pad_sequences
@@ -16,11 +17,14 @@ __all__ = [
     "PAD",
     "SPECIALS",
     "DigitsSplit",
+    "LanguageSplit",
+    "LanguageTask",
     "Seq2SeqSplit",
     "TranslationTask",
     "Vocab",
     "date_task",
     "en_ja_task",
+    "grammar_task",
     "load_digits_split",
     "pad_sequences",
     "recall_task",
