@@ -15,7 +15,7 @@ GPU_PACKAGES := torch triton cuda-bindings cuda-pathfinder cuda-toolkit nvidia-c
   nvidia-cusparse nvidia-cusparselt-cu13 nvidia-nccl-cu13 nvidia-nvjitlink nvidia-nvshmem-cu13 nvidia-nvtx
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: course test unit test-quick env sandbox-tool lab demo release bench bench-load bench-grading bench-class discrimination clean-grading test-e2e lock hub hub-install
+.PHONY: course test unit test-quick env sandbox-tool lab demo release bench bench-load bench-grading bench-class discrimination clean-grading test-e2e lock hub hub-install lab-instructor
 
 $(VENV)/.installed: requirements.lock requirements.txt requirements-dev.txt pyproject.toml setup/make_venv.sh
 	setup/make_venv.sh $(PYTHON) $(VENV)
@@ -44,8 +44,13 @@ sandbox-tool:
 # read the course's configuration from autograder/nbgrader_config.py.
 ROOT_FLAG := $(if $(SUDO),,--allow-root)
 
+# The learner's JupyterLab: Validate, and none of nbgrader's instructor tools (lab/learner turns them off).
 lab: env
-	JUPYTER_CONFIG_PATH=$(CURDIR)/autograder $(BIN)/jupyter lab --notebook-dir=course $(ROOT_FLAG) $(LAB_ARGS)
+	JUPYTER_CONFIG_PATH=$(CURDIR)/lab/learner:$(CURDIR)/autograder $(BIN)/jupyter lab --notebook-dir=course $(ROOT_FLAG) $(LAB_ARGS)
+
+# The instructor's JupyterLab, on the whole project: nbgrader's formgrader and Create Assignment as well.
+lab-instructor: env
+	JUPYTER_CONFIG_PATH=$(CURDIR)/autograder $(BIN)/jupyter lab --notebook-dir=. $(ROOT_FLAG) $(LAB_ARGS)
 
 test: env sandbox-tool
 	$(BIN)/ruff check .

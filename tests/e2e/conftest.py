@@ -121,6 +121,7 @@ def lab(tmp_path_factory) -> Lab:
         JUPYTERLAB_SETTINGS_DIR=str(settings), JUPYTERLAB_WORKSPACES_DIR=str(base / "workspaces"),
         JUPYTER_RUNTIME_DIR=str(base / "runtime"), JUPYTER_CONFIG_DIR=str(base / "config"),
         IPYTHONDIR=str(base / "ipython"),
+        JUPYTER_CONFIG_PATH=str(ROOT / "lab" / "learner"),  # the learner's JupyterLab, as `make lab` opens it
     )
     token, port = secrets.token_hex(16), _free_port()
     jupyter = Path(sys.executable).parent / "jupyter"

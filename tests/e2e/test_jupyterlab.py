@@ -18,8 +18,10 @@ import json
 import os
 import re
 import time
+import urllib.error
 
 import nbformat
+import pytest
 from e2e_support import (
     answer_cells,
     image_outputs,
@@ -218,3 +220,19 @@ def test_filled_notebook_runs_clean_and_validates(assignment, lab, browser, arti
     finally:
         page.close()
         lab.shutdown_kernels()
+
+
+def test_learner_lab_has_validate_but_no_instructor_tools(lab):
+    """The JupyterLab a learner opens (`make lab`, lab/learner) keeps Validate and turns off nbgrader's instructor
+    tools: the frontend gets them as disabled plugins, and the formgrader's server routes are not there."""
+    page = lab.api("/lab").decode()
+    config = json.loads(re.search(r'<script id="jupyter-config-data" type="application/json">(.*?)</script>', page,
+                                  re.S).group(1))
+    disabled = set(config.get("disabledExtensions", []))
+    for plugin in ("formgrader", "create-assignment", "course-list", "assignment-list", "menu"):
+        assert f"@jupyter/nbgrader:{plugin}" in disabled, (plugin, sorted(disabled))
+    assert "@jupyter/nbgrader:validate-assignment" not in disabled, sorted(disabled)
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        lab.api("/formgrader")
+    assert missing.value.code == 404
+    lab.api("/api/status")  # the server itself answers
