@@ -86,14 +86,20 @@ def attention_heatmap(
     title: str | None = None,
     cmap: str = "viridis",
     colorbar: bool = True,
+    vmax: float | None = None,
 ):
-    """Heatmap of a (T_query, T_key) weight matrix, rows labelled by queries and columns by keys."""
+    """Heatmap of a (T_query, T_key) weight matrix, rows labelled by queries and columns by keys.
+
+    The colour scale runs from 0 to ``vmax`` (default: the matrix's own maximum); pass the same ``vmax`` to heatmaps
+    that sit side by side, so equal colours mean equal weights.
+    """
     w = weights.detach().float().cpu().numpy() if hasattr(weights, "detach") else np.asarray(weights, dtype=float)
     if w.ndim != 2:
         raise ValueError(f"attention_heatmap expects a (T_query, T_key) matrix, got shape {w.shape}")
     if ax is None:
         _, ax = plt.subplots(figsize=(0.35 * w.shape[1] + 2, 0.35 * w.shape[0] + 1.5))
-    image = ax.imshow(w, cmap=cmap, vmin=0.0, vmax=max(1e-9, float(w.max())), aspect="auto")
+    top = float(w.max()) if vmax is None else vmax
+    image = ax.imshow(w, cmap=cmap, vmin=0.0, vmax=max(1e-9, top), aspect="auto")
     for labels, set_ticks, set_labels, n in (
         (key_labels, ax.set_xticks, ax.set_xticklabels, w.shape[1]),
         (query_labels, ax.set_yticks, ax.set_yticklabels, w.shape[0]),
@@ -115,20 +121,29 @@ def attention_heatmap(
 
 
 def attention_grid(weights, query_labels=None, key_labels=None, *, titles=None, ncols=4, suptitle=None):
-    """One heatmap per head (or layer): ``weights`` is (H, T_query, T_key)."""
-    n = weights.shape[0]
+    """One heatmap per head (or layer): ``weights`` is (H, T_query, T_key).
+
+    All panels share one colour scale, from 0 to the largest weight of any panel, shown by one colour bar; panels
+    grow with the number of labels, and long label lists get a smaller font, so the ticks do not overlap.
+    """
+    n, t_query, t_key = weights.shape
     ncols = min(ncols, n)
     nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 3.0 * nrows), squeeze=False)
+    width, height = max(3.2, 0.17 * t_key + 1.2), max(3.0, 0.17 * t_query + 1.2)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols + 0.8, height * nrows), squeeze=False)
+    top = float(weights.max())
     for i, ax in enumerate(axes.flat):
         if i >= n:
             ax.axis("off")
             continue
-        attention_heatmap(weights[i], query_labels, key_labels, ax=ax, colorbar=False,
+        attention_heatmap(weights[i], query_labels, key_labels, ax=ax, colorbar=False, vmax=top,
                           title=titles[i] if titles else f"head {i}")
+        if max(t_query, t_key) > 16:
+            ax.tick_params(labelsize=6)
     if suptitle:
         fig.suptitle(suptitle)
     fig.tight_layout()
+    fig.colorbar(axes.flat[0].images[0], ax=axes.ravel().tolist(), fraction=0.02, pad=0.01, label="weight")
     return fig
 
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.collections import LineCollection
+from matplotlib.colors import ListedColormap
 
 
 def _numpy(x) -> np.ndarray:
@@ -51,7 +52,12 @@ def draw_graph(
         vals = np.array([edge_values.get((i, j), edge_values.get((j, i), 0.0)) for i, j in edges], dtype=float)
         vmax = edge_vmax if edge_vmax is not None else max(float(vals.max(initial=0.0)), 1e-9)
         widths = edge_width * (0.4 + 3.0 * np.clip(vals / vmax, 0, 1))
-        edge_artist = LineCollection(segments, cmap=edge_cmap, linewidths=widths, zorder=1)
+        # the light end of a colour map (white-yellow for magma_r) vanishes on a white page: start it at 20 %, and
+        # draw every edge over a thin grey line, so an edge of weight ~0 is still visibly an edge
+        cmap = plt.get_cmap(edge_cmap)
+        cmap = ListedColormap(cmap(np.linspace(0.2, 1.0, 256)), name=f"{cmap.name}_visible")
+        ax.add_collection(LineCollection(segments, colors="0.75", linewidths=0.5, zorder=0.9))
+        edge_artist = LineCollection(segments, cmap=cmap, linewidths=widths, zorder=1)
         edge_artist.set_array(vals)
         edge_artist.set_clim(0.0, vmax)
     else:

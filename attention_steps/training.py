@@ -76,7 +76,8 @@ def train(
     - ``evaluate()`` (optional) returns a figure to record every ``eval_every`` steps and at the end;
     - ``amp`` uses float16 autocast with loss scaling on CUDA (default: on when the model is on CUDA).
 
-    A tqdm bar shows the running loss; it stays quiet on the grading fast path.
+    A tqdm bar shows the running loss, and a line printed at the end its final figures (a bar drawn as a widget is
+    not saved with an executed notebook; the line is); both stay quiet on the grading fast path.
     """
     device = next(model.parameters()).device
     dtype = amp_dtype(device) if amp is None or amp else None
@@ -118,4 +119,9 @@ def train(
             bar.set_postfix(post)
     model.eval()
     history.seconds = time.perf_counter() - start
+    bar.close()
+    if not fast_path() and steps:
+        # a widget bar is not saved with an executed notebook (a copy shows "0/400"): this line always is
+        summary = f"{desc}: {steps} steps in {history.seconds:.1f} s, loss {history.smoothed(10)[-1]:.4f}"
+        print(summary + (f", eval {history.evals[-1][1]:.4f}" if history.evals else ""))
     return history

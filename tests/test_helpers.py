@@ -211,6 +211,21 @@ def test_training_loop_learns_and_records(monkeypatch):
     assert [s for s, _ in history.evals] == [100, 200]
 
 
+def test_training_prints_a_final_line_a_saved_notebook_keeps(monkeypatch, capsys):
+    """A widget progress bar is not saved with an executed notebook; the line printed at the end is."""
+    monkeypatch.delenv("ATTENTION_STEPS_FAST", raising=False)
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    model = torch.nn.Linear(2, 1)
+    train(model, torch.optim.SGD(model.parameters(), lr=0.1), lambda m, b: m(b).pow(2).mean(),
+          lambda step: torch.ones(4, 2), 5, desc="tiny run")
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert re.fullmatch(r"tiny run: 5 steps in \d+\.\d s, loss \d+\.\d{4}", line), line
+    monkeypatch.setenv("ATTENTION_STEPS_FAST", "1")
+    train(model, torch.optim.SGD(model.parameters(), lr=0.1), lambda m, b: m(b).pow(2).mean(),
+          lambda step: torch.ones(4, 2), 5, desc="tiny run")
+    assert capsys.readouterr().out == "", "the grading fast path prints nothing"
+
+
 def test_fast_path_switch(monkeypatch):
     monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
     monkeypatch.delenv("ATTENTION_STEPS_FAST", raising=False)

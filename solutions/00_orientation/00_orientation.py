@@ -73,6 +73,23 @@ if importlib.util.find_spec("attention_steps") is None:
 # vectors.
 
 # %% [markdown]
+# ## Where this course comes from
+#
+# The course is written from five Japanese sources — three study decks, a booklet chapter and a video with its
+# comments. Their facts, examples and figures run through every notebook; the sentences and the code are ours. When a
+# notebook says "Nakamura's deck" or "the AIcia video", it means one of these:
+#
+# | short name | source | what the course takes from it |
+# |---|---|---|
+# | **Nakamura's deck** | 中村勇士 (Yuji Nakamura), 『もう一度理解する Transformer（前編）』 ("Understanding the Transformer once more, part 1"), slides for the Kim lab's machine-learning study group, Speaker Deck, 12 July 2022 | the road RNN → Bi-RNN → encoder–decoder → attention, one context vector vs. a context per step, "this is a pen → これ は ペン です" (01–03) |
+# | **the LiberalArts booklet** | LiberalArts, "Transformer and Graph Neural Network", chapter 2 of the booklet 『Transformer と画像処理』, excerpt on Speaker Deck, 22 February 2021 | the ½-per-step picture of forgetting in RNNs, message passing and graph convolution, the Transformer as a graph network, BERT and ViT (01, 07–09) |
+# | **the AIcia video** | AIcia Solid Project, 「【深層学習】Transformer - Multi-Head Attentionを理解してやろうじゃないの」, *Deep Learning no Sekai* vol. 28, YouTube, 2021, and its viewers' comments | the Transformer's maths in matrices and inner products, $W_Q, W_K$ as "rotations", why $\sqrt{d_k}$, heads; the comments are the learner questions this course answers where they arise (00, 05–07) |
+# | **the *Attention機構* deck** | 『Attention機構』 ("Attention mechanisms"), slides on SlideShare (our copy names no author), undated, citing papers up to 2018 | attention in cognitive science, seq2seq and the Peeky decoder, SENet as attention, additive vs. multiplicative, self vs. source–target, SAGAN (02–05, 09) |
+# | **Tateiwa's deck** | Nariaki Tateiwa, "Transformer", Speaker Deck, 12 June 2022 | attention as a soft dictionary lookup — scores $r_i = r(z_i, q)$, weights by softmax, output $\sum_i a_i z_i$ — and tokens → ids → embeddings (00, 05) |
+#
+# In the code, `seed_everything(0)` and "seeds" in a results table mean random seeds, nothing else.
+
+# %% [markdown]
 # ## How the course works
 #
 # **Where to run it.** Locally, the README's set-up command opens JupyterLab on the `course/` folder. On Google
@@ -134,10 +151,19 @@ except AssertionError as message:
 # Everything in the course is **batch first**: a batch of sequences is a tensor of shape `(B, S, D)` — batch,
 # sequence position, feature — and a batch of images is `(B, C, H, W)`.
 #
-# The study decks this course draws on write vectors as **rows**, so a layer is $y = xW$ with $W$ of shape
+# The sources this course draws on write vectors as **rows**, so a layer is $y = xW$ with $W$ of shape
 # `(in, out)`. That is what our hand-written weights do: `x @ W`. PyTorch's `nn.Linear` stores the transpose,
 # `weight` of shape `(out, in)`, and computes `x @ weight.T + bias`. Both describe the same map; only the storage
 # differs. (Learners asked: "$xW$ or $Wx$?" — with row vectors it is $xW$; with column vectors $W^\top x$.)
+#
+# One rule explains what $xW$ does, and it comes back below for embeddings: **a row vector times a matrix is a
+# weighted sum of the matrix's rows**,
+#
+# $$xW = \sum_i x_i \, W_{i,:},$$
+#
+# each input feature $x_i$ saying how much of row $i$ to add. Rows also suit batches: stack $B$ inputs as the rows of
+# a $(B, \text{in})$ matrix and one product $XW$ transforms them all, row $b$ of the result being $x_b W$. The batch
+# dimension stays in front, where batch-first tensors keep it.
 
 # %%
 x = torch.randn(4, 3)  # a batch of 4 row vectors with 3 features
@@ -146,6 +172,9 @@ linear = torch.nn.Linear(3, 2, bias=False)
 with torch.no_grad():
     linear.weight.copy_(W.T)  # torch stores (out, in)
 print("x @ W equals nn.Linear:", torch.allclose(x @ W, linear(x)))
+rows_weighted = sum(x[0, i] * W[i] for i in range(3))  # x_0 W as a weighted sum of W's rows
+print("x[0] @ W equals Σ_i x[0, i]·W[i]:", torch.allclose(x[0] @ W, rows_weighted))
+print("row b of x @ W equals x[b] @ W for every b:", all(torch.allclose((x @ W)[b], x[b] @ W) for b in range(4)))
 
 # %% [markdown]
 # ## Softmax: from scores to weights
@@ -248,11 +277,14 @@ show(fig)
 #
 # A model cannot multiply words. We give each token an id — in this course `PAD = 0`, `BOS = 1` (begin of
 # sequence), `EOS = 2` (end of sequence), then the real tokens — and map each id to a learned vector of $D$ numbers,
-# its **embedding** (埋め込み). The study decks draw it as a product: write token $i$ as the one-hot row vector
+# its **embedding** (埋め込み). Tateiwa's deck and the *Attention機構* deck draw it as a product: write token $i$ as the one-hot row vector
 # $e_i$ (length $V$, the vocabulary size, a 1 in position $i$) and multiply by a weight matrix $W$ of shape
 # $(V, D)$:
 #
 # $$e_i W = W_{i,:} \quad\text{— the } i\text{-th row of } W.$$
+#
+# It is the weighted-sum rule with all weights 0 except a single 1: $e_i W = \sum_j (e_i)_j W_{j,:}$ keeps row $i$
+# alone.
 #
 # So "one-hot times matrix" and "look up row $i$" are the same computation; the lookup just skips multiplying by
 # $V - 1$ zeros. Learners ask two things here:

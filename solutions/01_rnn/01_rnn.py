@@ -248,19 +248,25 @@ with forbid("rnn", exercise="rnn_forward"):
 # W_{hh}^\top}_{T - 1 \text{ Jacobians}} \; \operatorname{diag}\!\left(1 - h_1^2\right) W_{xh}^\top .$$
 #
 # The same product carries the training signal backwards: the gradient of a loss at step $T$ with respect to
-# anything at step 1 is multiplied by it. One of the study decks (001) pictures this as "half the information
+# anything at step 1 is multiplied by it. The LiberalArts booklet pictures this as "half the information
 # survives each step, so after 10 steps $0.5^{10} \approx 0.001$ is left". That is a cartoon. What really happens
 # is a **product of matrices**, and its size depends on them:
 #
 # - each factor $\operatorname{diag}(1 - h_t^2)$ is at most 1 (the slope of tanh), and much less when a unit
 #   saturates near ±1;
-# - $W_{hh}^\top$ multiplies by roughly its **spectral radius** $\rho$ (the largest $|\lambda|$) per step in the
-#   long run, so the product behaves like $\rho^{T}$ times the tanh slopes.
+# - $W_{hh}^\top$ stretches a vector by at most its **largest singular value** $\sigma_{\max}$ in one step; over
+#   many steps the powers of a fixed matrix grow or shrink like its **spectral radius** $\rho$ (the largest
+#   $|\lambda|$, which is never above $\sigma_{\max}$): $\lVert (W^\top)^T \rVert^{1/T} \to \rho$. So "the product
+#   behaves like $\rho^{T}$ times the tanh slopes" is a rule of thumb, not a bound: the slopes change every step and
+#   every unit, and over a few steps $\sigma_{\max}$ matters more than $\rho$.
 #
-# If $\rho$ times the typical slope is below 1 the product **vanishes** geometrically; above 1 it can **explode**.
-# Nothing forces it to be ½, and it is not "information" that decays but sensitivity: the state may still hold
-# plenty about $x_1$ while gradients to $x_1$ are too small to learn from (vanishing) or so large that a training
-# step jumps far away (exploding; `train` clips the gradient norm at 1 for this reason).
+# If $\rho$ times the typical slope is below 1 the product **vanishes** geometrically; above 1 it can **explode**
+# (too large a step jumps far away when training; `train` clips the gradient norm at 1 for this reason). Nothing
+# forces the rate to be ½. Is it the information that decays, or only the gradient? In this *contractive* regime it is
+# both: if every Jacobian shrinks, two sequences that differ only in $x_1$ end in nearly the same $h_T$ — the state
+# has forgotten $x_1$, as the experiment below measures. The two part ways only in networks that are not contractive
+# everywhere: an RNN can latch a bit in saturated units, where the tanh slope is near 0, so the state keeps $x_1$
+# while the gradient to $x_1$ vanishes and training cannot find out that it should (Bengio, Simard & Frasconi, 1994).
 #
 # First, check the formula: build the product from the states your `rnn_forward` computes and compare it with
 # autograd's Jacobian on a small case.
@@ -290,7 +296,7 @@ print("max |product − autograd| for ∂h_6/∂x_1:", (product - autograd_jac).
 # ### Experiment — $\lVert \partial h_T / \partial x_1 \rVert$ against $T$
 #
 # A random $W_{hh}$ rescaled to spectral radius $\rho$, random inputs, $H = 64$ (no training: this is the network
-# as it starts). The dashed line is the seed's $0.5^{T}$.
+# as it starts). The dashed line is the LiberalArts booklet's $0.5^{T}$.
 #
 # For contrast, the **LSTM** (long short-term memory). Besides $h_t$ it keeps a *cell* $c_t$ updated
 # **additively**,
@@ -300,9 +306,11 @@ print("max |product − autograd| for ∂h_6/∂x_1:", (product - autograd_jac).
 # with gates $f_t, i_t, o_t \in (0, 1)$ computed from $x_t$ and $h_{t-1}$. Along the cell path
 # $\partial c_t / \partial c_{t-1}$ is (mostly) just $\operatorname{diag}(f_t)$: no weight matrix, no tanh slope.
 # The forget gate decides how fast the past fades, and it is *learned*. A freshly initialised LSTM has
-# $f_t \approx \sigma(0) = \tfrac12$ — the seed's cartoon, by accident — so practitioners initialise the forget
+# $f_t \approx \sigma(0) = \tfrac12$ — the booklet's ½, by accident — so practitioners initialise the forget
 # bias to about 1–3, which keeps $f_t$ near 1. The GRU, which notebook 02 uses, has the same additive path:
-# $h_t = (1 - z_t) \odot h_{t-1} + z_t \odot \tilde h_t$.
+# $h_t = (1 - z_t) \odot h_{t-1} + z_t \odot \tilde h_t$ (Chung et al., 2014). PyTorch's `nn.GRU` names its update
+# gate the other way round, $h_t = (1 - z_t) \odot n_t + z_t \odot h_{t-1}$ with $n_t$ the candidate: its $z_t$ is
+# our $1 - z_t$ — the same model, a different label.
 
 # %%
 H, D, T_MAX = 64, 8, by_mode(full=100, fast=20)
@@ -343,7 +351,7 @@ for rho, norms in curves.items():
     ax.plot(T_axis, norms.clamp_min(1e-300), label=f"RNN, ρ(W_hh) = {rho}")
 for forget_bias, norms in lstm_curves.items():
     ax.plot(lstm_T, norms, "o-", ms=3, lw=2, label=f"LSTM, forget bias {forget_bias:g}")
-ax.plot(T_axis, 0.5 ** T_axis.double(), "k--", lw=1, label="0.5^T (the seed's picture)")
+ax.plot(T_axis, 0.5 ** T_axis.double(), "k--", lw=1, label="0.5^T (the LiberalArts booklet's picture)")
 ax.set(yscale="log", xlabel="T (steps after x_1)", ylabel="‖∂h_T / ∂x_1‖", ylim=(1e-30, 1e12),
        title="How strongly the first input still moves h_T")
 ax.grid(alpha=0.3)
@@ -353,15 +361,33 @@ show(fig)
 for rho, norms in curves.items():
     print(f"ρ = {rho}: ‖∂h_10/∂x_1‖ = {norms[9]:.2e}, ‖∂h_{T_MAX}/∂x_1‖ = {norms[-1]:.2e}")
 print(f"LSTM, forget bias 0: {lstm_curves[0.0][-1]:.2e}; forget bias 3: {lstm_curves[3.0][-1]:.2e} at T = {T_MAX}")
+half_T = 0.5 ** T_MAX
+print(f"At T = {T_MAX} the LSTM with forget bias 0 ends at {lstm_curves[0.0][-1]:.1e}: "
+      f"{math.log10(lstm_curves[0.0][-1] / half_T):.0f} orders of magnitude above 0.5^T = {half_T:.1e} and "
+      f"{abs(math.log10(lstm_curves[0.0][-1] / curves[1.0][-1])):.1f} orders from the ρ = 1 RNN ({curves[1.0][-1]:.1e}).")
+
+# Forgetting the input itself: two sequences that differ only in x_1, run through the same RNN.
+x_other = x_long.clone()
+x_other[0, 0] = random_tensor(D, seed=4, dtype=torch.float64)
+print("‖h_T(x) − h_T(x′)‖ when only x_1 differs, T = 10 and T =", T_MAX)
+for rho in radii:
+    outs = [rnn_forward(seq, None, W_xh_exp, rho * A, torch.zeros(H, dtype=torch.float64))[0][0] for seq in
+            (x_long, x_other)]
+    gap = (outs[0] - outs[1]).norm(dim=-1)
+    print(f"  ρ = {rho}: {gap[9]:.1e}, {gap[-1]:.1e}")
 report_metric(f"RNN rho=1 gradient norm at T={T_MAX}", curves[1.0][-1].item(), notebook="01_rnn", fmt=".2e")
 
 # %% [markdown]
 # **What to notice.** On a log scale the RNN curves are roughly straight lines: geometric decay or growth, with a
 # rate set by $\rho$ and the tanh slopes — not a universal ½. Even $\rho = 1$ decays, because saturated units have
 # slope below 1; $\rho = 3$ explodes by many orders of magnitude. The untrained LSTM with forget bias 0 decays
-# geometrically too, at a rate not far from the seed's $0.5^T$ (its forget gates sit near ½); with forget bias 3 ($f \approx 0.95$) the first input still matters
-# after 100 steps. Long memory is something the LSTM *can learn*, by opening its forget gates; the plain RNN has no
-# such knob.
+# geometrically too, though its forget gates sit near ½: slower than $0.5^T$ and close to the $\rho = 1$ RNN, as the
+# printed line says, because the cell's gates and its tanh do not halve every direction every step. With forget bias 3
+# ($f \approx 0.95$) the first input still matters after 100 steps. The last table is the answer to "information or
+# gradient?": wherever the gradient vanished (every $\rho$ up to 1.5 here), the two states meet — the network has
+# forgotten $x_1$, not merely stopped feeling it; at $\rho = 3$ they stay apart, and there the huge gradient is what
+# makes training unstable. Long memory is something the LSTM *can learn*, by opening its forget gates; the plain RNN
+# has no such knob.
 #
 # ## Experiment — remembering the first token
 #
@@ -413,19 +439,23 @@ ax.axhline(1 / 8, color="gray", ls=":", label="chance (1/8)")
 ax.set(xscale="log", xlabel="N (distractors after the key)", ylabel="validation accuracy", ylim=(0, 1.05),
        title=f"Recall the first token ({recall_steps} training steps)")
 ax.set_xticks(distractors, [str(n) for n in distractors])
+ax.xaxis.set_minor_locator(plt.NullLocator())  # no stray 6×10⁰, 3×10¹ labels between them
 ax.grid(alpha=0.3)
 ax.legend()
 fig.tight_layout()
 show(fig)
 for kind, accs in recall.items():
     print(kind, " ".join(f"N={n}: {a:.0%}" for n, a in zip(distractors, accs)))
+print(f"With {distractors[-1]} distractors the plain RNN reaches {recall['RNN'][-1]:.0%} (chance is 12.5 %) and the "
+      f"LSTM {recall['LSTM'][-1]:.0%}.")
 report_metric("recall accuracy at largest N, LSTM minus RNN", recall["LSTM"][-1] - recall["RNN"][-1],
               notebook="01_rnn", fmt=".2f")
 
 # %% [markdown]
-# **What to notice.** With 5 or 20 distractors both networks learn the task in 300 steps. At 50 the plain RNN
-# stays at chance: its gradient to the key has shrunk geometrically on the way back, so it never discovers that the
-# key matters. The LSTM, whose forget gates start near 1, gets every key right. Training a plain RNN on long
+# **What to notice.** With few distractors both networks learn the task in 300 steps. With the most (the line
+# printed last) the plain RNN stays near chance: its gradient to the key has shrunk geometrically on the way back,
+# so it never discovers that the key matters. The LSTM, whose forget gates start near 1, gets nearly every key
+# right. Training a plain RNN on long
 # dependencies is also erratic — with another random seed, or at N = 10, a run can stall on a plateau for hundreds
 # of steps — and the LSTM is not unlimited either: give it longer sequences or fewer steps and it fails too.
 # Notebook 02 feeds a whole sentence through such a network into *one* vector, and notebook 03 shows how attention
@@ -435,7 +465,7 @@ report_metric("recall accuracy at largest N, LSTM minus RNN", recall["LSTM"][-1]
 #
 # The state $h_t$ of an RNN knows the past, $x_1 \dots x_t$, and nothing about what comes next. For tagging a word
 # in a sentence, or for an encoder that will be read by attention later, the words *after* position $t$ matter too.
-# A **bidirectional RNN** (Bi-RNN, seed 000: "前後の情報を持てる", it holds information from both sides) runs a
+# A **bidirectional RNN** (Bi-RNN; Nakamura's deck: "前後の情報を持てる", it holds information from both sides) runs a
 # second RNN, with its own weights, from the end of the sequence to the start, and joins the two states at each
 # position:
 #

@@ -67,7 +67,7 @@ if importlib.util.find_spec("attention_steps") is None:
 # Two facts about $c$ shape the whole story of this course. It is a **fixed-size** vector — $H$ numbers whether the
 # source has 6 characters or 600 — and it is computed **once**, before the first output token. Everything the
 # decoder will ever know about the source must squeeze through it. This notebook builds the model, makes it work
-# on dates, and then measures where that single vector runs out of room. (One of the study decks, 000, describes
+# on dates, and then measures where that single vector runs out of room. (Nakamura's deck describes
 # attention's context vector as "variable length". It is not: attention still produces a fixed-size vector, but a
 # *new* one at every output step, looking back at all encoder states — notebook 03. And when learners of the
 # Transformer ask whether a "latent vector" sits between its encoder and decoder: here there is exactly one, $c$;
@@ -278,8 +278,10 @@ assert_close(s, state, name="state after 3 one-token calls vs after one call")
 #
 # In the plain decoder the context enters once, as $s_0$. Every later step sees it only through $s_1, s_2, \dots$,
 # which are busy tracking what has been written so far, so the source fades as the output grows. The **Peeky**
-# decoder (覗き穴, "peephole"; the study deck 003 and *Deep Learning from Scratch 2*) keeps the context in hand at
-# every step: it is concatenated to the input embedding of every step *and* to the hidden state that feeds the
+# decoder (from *Deep Learning from Scratch 2*, and the *Attention機構* deck's 覗き穴, "peephole", in the everyday
+# sense of a spy-hole) keeps the context in hand at every step. It is not the LSTM's *peephole connection* (Gers &
+# Schmidhuber, 2000), which lets an LSTM's gates see its own cell state — the deck mentions that one only as further
+# reading. Peeky: it is concatenated to the input embedding of every step *and* to the hidden state that feeds the
 # output layer,
 #
 # $$s_t = \operatorname{GRU}\big([\operatorname{emb}(y_{t-1}) \,;\, c],\ s_{t-1}\big), \qquad
@@ -536,6 +538,8 @@ for label, decoder_class, reverse in [("baseline", Seq2SeqDecoder, False), ("rev
 print(f"{'model':<16} {'test exact match':>17} {'train seconds':>14}")
 for label, (_, accuracy, history) in runs.items():
     print(f"{label:<16} {accuracy:>17.2%} {history.seconds:>14.1f}")
+print(f"In {STEPS} steps the baseline gets {runs['baseline'][1]:.1%} of the test dates exactly right, reversed input "
+      f"{runs['reversed input'][1]:.1%}, Peeky {runs['Peeky'][1]:.1%}.")
 ax = plot_losses({label: history for label, (_, _, history) in runs.items()}, title="Dates: training loss")
 ax.figure.tight_layout()
 show(ax.figure)
@@ -554,9 +558,9 @@ for text, ids, want in zip(task.test.src_text[:8], predicted.cpu(), task.test.tg
     print(f"{text!r:>34} → {got}  {'✓' if got == want else '✗ want ' + want}")
 
 # %% [markdown]
-# **What to notice.** With the same 200 steps, the baseline gets about a third of the test dates exactly right, the
-# reversed-input model only a few percent, and Peeky nearly all of them (the table above has your run's figures; they
-# move by a point or two between machines). Peeky learns fastest and reaches the best exact match: with the context in hand at every step, the decoder does
+# **What to notice.** With the same 200 steps the three end far apart (the line under the table has your run's
+# figures; they move by a point or two between machines): the baseline gets a minority of the dates exactly right,
+# the reversed-input model fewer still, and Peeky nearly all of them. Peeky learns fastest and reaches the best exact match: with the context in hand at every step, the decoder does
 # not have to carry "which date was it?" through its own state while it writes digits. Reversal *hurts* here, and the
 # reason is instructive: a date's year, which the ISO output writes **first**, is at the **end** of most source
 # formats ("september 27, 1994"). Reading forward, the year is the last thing the encoder saw, right next to the
@@ -586,7 +590,7 @@ with torch.no_grad():  # (the fast path scores a slice)
     greedy = greedy_decode(copy_model, src, tgt.shape[1] - 1, BOS, EOS)
     whole = (trim_at_eos(greedy) == trim_at_eos(tgt[:, 1:])).all(1).cpu()
 lengths = test.src_lengths[:N_EVAL]
-bins = [(lo, min(lo + 4, 50)) for lo in range(5, 51, 5)]
+bins = [(lo, lo + 4) for lo in range(5, 45, 5)] + [(45, 50)]  # lengths 5–50: nine bins, the last one 6 wide
 char_acc = [per_char[(lengths >= lo) & (lengths <= hi)].mean().item() for lo, hi in bins]
 exact_acc = [whole[(lengths >= lo) & (lengths <= hi)].float().mean().item() for lo, hi in bins]
 centres = [(lo + hi) / 2 for lo, hi in bins]
@@ -603,16 +607,20 @@ fig.tight_layout()
 show(fig)
 for (lo, hi), c, e in zip(bins, char_acc, exact_acc):
     print(f"length {lo:>2}–{hi:<2}: per character {c:6.1%}, whole string {e:6.1%}")
+print(f"Per character: {char_acc[0]:.0%} at {bins[0][0]}–{bins[0][1]} symbols, {char_acc[-1]:.0%} at "
+      f"{bins[-1][0]}–{bins[-1][1]} (chance 10 %); whole strings right: {exact_acc[0]:.0%} at the shortest, "
+      f"{max(exact_acc[len(bins) // 2:]):.0%} at best from {bins[len(bins) // 2][0]} symbols on.")
 report_metric("seq2seq copy: per-char accuracy, shortest minus longest bin", char_acc[0] - char_acc[-1],
               notebook="02_seq2seq", fmt=".2f")
 
 # %% [markdown]
 # **What to notice.** Per-character accuracy is highest for the shortest strings and falls steadily with length,
-# toward about a quarter at 50 characters (chance is 10 %); whole strings come out right only for the shortest
-# inputs, and rarely. The model is the same at every length — what runs out is the context vector: $H$ numbers must
+# to not far above chance at 45–50 characters (the last printed line); whole strings come out right only for the
+# shortest inputs, and rarely. The model is the same at every length — what runs out is the context vector: $H$ numbers must
 # hold every symbol, and each symbol read pushes the earlier ones further back through the GRU's long path
-# (notebook 01). A wider vector and more training lift the curve (with $H = 128$, 400 steps and batches of 128, about
-# twenty times the compute, we measured about 88 % per character at 5–9 symbols and still only 37 % at 50) but do not
+# (notebook 01). A wider vector and more training lift the curve (in a separate run with $H = 128$, 400 steps and
+# batches of 128, about twenty times the compute, we measured about 88 % per character at 5–9 symbols and still only
+# 37 % at 50; set `COPY_HIDDEN`, `COPY_STEPS` and the batch above to repeat it, for a few minutes) but do not
 # change its downward shape. Peeky cannot remove the limit either: it shows the decoder the *same* vector more often,
 # but puts nothing more into it.
 #

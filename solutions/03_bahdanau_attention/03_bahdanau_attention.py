@@ -60,7 +60,7 @@ if importlib.util.find_spec("attention_steps") is None:
 # which of them to read. That choice is a set of weights over source positions — the attention weights — and it is
 # learned with everything else by backpropagation, with no alignment labels at all.
 #
-# One claim in the study decks needs care: one of them says attention makes the context vector "variable length"
+# One claim in Nakamura's deck needs care: it says attention makes the context vector "variable length"
 # (可変長). It does not: the context $c_t$ has the width of one encoder state at every step. What changes is that it
 # is **recomputed at every step** from a memory (all $h_j$) that grows with the input, instead of being one frozen
 # summary.
@@ -74,7 +74,7 @@ if importlib.util.find_spec("attention_steps") is None:
 # | 3 | `AttentionDecoder` | a GRU decoder that attends before every step |
 #
 # Then you train it on the dates task (target: **≥ 99.9 % exact match on the 2,000 held-out dates** in about
-# 20 seconds of CPU training), compare it with notebook 02's baseline and Peeky decoders under the same budget,
+# 20 seconds of CPU training — the training cell prints your run's seconds), compare it with notebook 02's baseline and Peeky decoders under the same budget,
 # look inside with alignment heatmaps and an explorer, translate toy English into Japanese and watch the word order
 # flip, and end with Luong's dot and general scores.
 
@@ -101,8 +101,8 @@ print("running on", describe_device(device))
 # ## The idea in three equations
 #
 # Write the decoder's state *before* output step $t$ as $s_{t-1}$ (the **query**: "what do I need now?") and the
-# encoder states as $h_1, \dots, h_S$ (the **keys**, and here also the **values**). Row vectors, as in the study
-# decks: $x W$ with $W$ of shape (in, out).
+# encoder states as $h_1, \dots, h_S$ (the **keys**, and here also the **values**). Row vectors, as in the
+# sources (notebook 00): $x W$ with $W$ of shape (in, out).
 #
 # 1. **Score** every source position with a one-hidden-layer network, the *additive* score:
 #    $$e_{t,j} = \tanh\left(s_{t-1} W + h_j U\right) v, \qquad W: (D_s, A),\; U: (D_h, A),\; v: (A, 1).$$
@@ -116,8 +116,8 @@ print("running on", describe_device(device))
 #
 # "Additive" (加法) names the **score function**: query and key are *added* inside the $\tanh$. Luong's
 # "multiplicative" scores multiply them instead ($s^\top h$ or $s^\top W h$, at the end of this notebook; notebook 05
-# scales the dot product). One of the decks files additive vs multiplicative under how the attention *output* is
-# used; it is the score that differs — the weighting and the weighted sum are the same in both.
+# scales the dot product). The *Attention機構* deck files additive vs multiplicative under how the attention
+# *output* is used; it is the score that differs — the weighting and the weighted sum are the same in both.
 #
 # ### Padding and the mask convention
 #
@@ -131,8 +131,10 @@ print("running on", describe_device(device))
 # (`~mask`) when you pass it to them.
 #
 # To hide a position we set its score so low that $\exp$ gives 0. The number matters. A literal like `-1e9` is the
-# habit of many tutorials, but it is not representable in float16 (largest magnitude 65,504) and turns into `-inf`
-# on a GPU with mixed precision; a row whose scores are *all* `-inf` then gives $0/0 =$ NaN. Use
+# habit of many tutorials, but it is not representable in float16 (largest magnitude 65,504): written into a
+# float16 tensor with `masked_fill` it raises an overflow error, and arriving by arithmetic (a float32 mask added
+# under mixed precision on a GPU) it silently becomes `-inf` (notebook 05 shows both); a row whose scores are *all*
+# `-inf` then gives $0/0 =$ NaN. Use
 # `torch.finfo(scores.dtype).min`, the most negative finite number of the dtype, or handle `-inf` safely. And decide
 # what a query with **no** allowed key at all gets: in this course, all-zero weights (and a zero context), never NaN.
 
@@ -355,15 +357,20 @@ queries = torch.randn(3, 6, 16)
 with torch.no_grad():
     _, weights = untrained(queries, keys, keys, (torch.arange(12)[None] < lengths[:, None])[:, None])
 fig, axes = plt.subplots(1, 3, figsize=(11, 2.6))
-for i, ax in enumerate(axes):
+for i, ax in enumerate(axes):  # one colour scale for all three, 0 to 1, so equal colours are equal weights
     attention_heatmap(weights[i], [f"q{t}" for t in range(6)], [str(j) for j in range(12)], ax=ax, colorbar=i == 2,
-                      title=f"source length {lengths[i].item()}")
+                      vmax=1.0, title=f"source length {lengths[i].item()}")
 fig.tight_layout()
 show(fig)
+for i, n in enumerate(lengths.tolist()):
+    real = weights[i, :, :n]
+    print(f"source length {n:>2}: uniform would be {1 / n:.3f}; the weights on real tokens range "
+          f"{real.min():.3f}–{real.max():.3f}; on padding {weights[i, :, n:].abs().max() if n < 12 else 0:.0f}")
 
 # %% [markdown]
-# **What to notice.** Each row spreads its weight nearly evenly over the real positions ($1/12$, $1/7$, $1/3$), and
-# the padded columns are black: the mask, not the scores, removes them.
+# **What to notice.** On one shared scale from 0 to 1, each row spreads its weight nearly evenly over the real
+# positions ($1/12$, $1/7$, $1/3$; the printed ranges say how nearly), and the padded columns have the colour of
+# exactly 0, the darkest purple: the mask, not the scores, removes them.
 #
 # ## The decoder
 #
@@ -375,7 +382,8 @@ show(fig)
 #
 # Because $s_{t-1}$ feeds the attention of step $t$, the steps are **sequential** even with teacher forcing: one
 # GRU *cell* step at a time (`nn.GRUCell`), in a Python loop. (Luong's variant, at the end, attends *after* the step,
-# which lets the whole RNN run first and the attention be batched.) The paper reads out through a maxout layer and
+# which lets the whole RNN run first and the attention be batched — unless it uses their *input-feeding* variant,
+# which feeds each step's attentional output into the next step's input and so is sequential again.) The paper reads out through a maxout layer and
 # uses $s_{t-1}$ there; this course uses the simpler readout above.
 
 # %% [markdown]
@@ -711,7 +719,9 @@ show(fig)
 # the slider through the decoder's steps: the left panel is the whole alignment with the current step framed, the
 # right panel the weights that step puts on each input character, and the printout lists every step's top three
 # characters. Try formats the model never saw ("27th of september 1994" uses letters it knows) and watch where it
-# looks when it is unsure.
+# looks when it is unsure. The static figure comes first, so it shows wherever the notebook is opened (an exported
+# or headless copy, a viewer without widgets); the slider and text box appear under it when the frontend runs
+# widgets — otherwise call `explore("your date", step)` in a cell of your own.
 
 # %%
 def explore(text="tue, sep 27, 1994", step=5):
@@ -742,11 +752,10 @@ try:
     import ipywidgets as widgets
 except ImportError:  # without ipywidgets, call explore("your date", step) by hand
     widgets = None
+explore("tue, sep 27, 1994", 5)  # the static figure, shown with or without a widget frontend
 if widgets is not None and not fast_path():
     widgets.interact(explore, text=widgets.Text(value="tue, sep 27, 1994", continuous_update=False),
                      step=widgets.IntSlider(value=5, min=0, max=dates.test.tgt.shape[1] - 2))
-else:
-    explore("tue, sep 27, 1994", 5)
 
 # %% [markdown]
 # ## Same data, same budget: baseline, Peeky, attention
@@ -766,10 +775,16 @@ correct, correct_valid = {"attention": attention_test_correct}, {"attention": at
 for kind in ("baseline", "peeky"):
     correct[kind], correct_valid[kind] = correct_per_example(models[kind], test_split), correct_per_example(models[kind], valid_split)
 print(f"{'decoder':<10} {'parameters':>10} {'train s':>8} {'valid EM':>9} {'test EM':>8}")
+n_params, test_em = {}, {}
 for kind in ("baseline", "peeky", "attention"):
-    n_params = sum(p.numel() for p in models[kind].parameters())
-    valid = correct_valid[kind].float().mean().item()
-    print(f"{kind:<10} {n_params:>10,} {history[kind].seconds:>8.1f} {valid:>9.2%} {correct[kind].float().mean().item():>8.2%}")
+    n_params[kind] = sum(p.numel() for p in models[kind].parameters())
+    valid, test_em[kind] = correct_valid[kind].float().mean().item(), correct[kind].float().mean().item()
+    print(f"{kind:<10} {n_params[kind]:>10,} {history[kind].seconds:>8.1f} {valid:>9.2%} {test_em[kind]:>8.2%}")
+print(f"With {DATE_STEPS} steps the baseline gets {test_em['baseline']:.1%} of the test dates exactly right, Peeky "
+      f"{test_em['peeky']:.1%}, attention {test_em['attention']:.1%}. Attention has "
+      f"{n_params['attention'] / n_params['baseline'] - 1:.0%} more parameters than the baseline and "
+      f"{n_params['attention'] / n_params['peeky'] - 1:.0%} more than Peeky; it trained "
+      f"{history['attention'].seconds / history['baseline'].seconds:.1f}× as long as the baseline.")
 
 fig, axes = plt.subplots(1, 2, figsize=(12, 3.6))
 plot_losses({k: history[k] for k in ("baseline", "peeky", "attention")}, smooth=10, ax=axes[0])
@@ -786,11 +801,14 @@ fig.tight_layout()
 show(fig)
 
 # %% [markdown]
-# **What to notice.** Same encoder, same widths, same batches, same 130 steps — and three very different results.
-# The baseline's loss stalls early and it gets almost no date exactly right within this budget; Peeky, which is
-# reminded of the source summary at every step, gets most of them; attention gets essentially all of them, its
-# loss more than an order of magnitude below Peeky's by the end. The parameter counts are close, so this is not a bigger model
-# winning: it is access. The baseline must squeeze "wednesday, september 27, 1994" into 64 numbers and unpack it
+# **What to notice.** Same encoder, same widths, same batches, same 130 steps — and three very different results
+# (the sentence under the table has your run's figures). The baseline's loss stalls early and it gets only a small
+# share of the dates exactly right within this budget — fewer than notebook 02's baseline, which had 200 steps and
+# a 128-number state where this one has 130 steps and 64 numbers; Peeky, reminded of the source summary at
+# every step, gets most of them; attention gets essentially all of them, its loss more than an order of magnitude
+# below Peeky's by the end. The parameter counts are not equal — attention has about half again as many as the
+# baseline — but Peeky, with almost as many as attention, is still far behind, so the difference is not size: it
+# is access. The baseline must squeeze "wednesday, september 27, 1994" into 64 numbers and unpack it
 # again; the attention decoder reads the characters it needs at the step it needs them. (Given many more steps the
 # baseline learns dates too — they are short; notebook 02's copy/reverse task, with inputs up to 50 symbols, shows
 # the fixed vector failing as inputs grow.) In the right panel Peeky's errors sit mostly on the short numeric
@@ -801,8 +819,8 @@ show(fig)
 # %% [markdown]
 # ## English → Japanese: watching the word order flip
 #
-# The toy corpus pairs English sentences with Japanese ones built from the same parts, after the decks' "this is a
-# pen → これ は ペン です". English puts the verb second (subject–verb–object); Japanese puts it last
+# The toy corpus pairs English sentences with Japanese ones built from the same parts, after the example that
+# Nakamura's deck and the *Attention機構* deck (the decks, below) both use, "this is a pen → これ は ペン です". English puts the verb second (subject–verb–object); Japanese puts it last
 # (subject–object–verb), moves time and place phrases in front of the object, and marks roles with particles
 # (は topic, を object, で place). An attention decoder has to jump around the English sentence to produce that order.
 
@@ -875,20 +893,25 @@ repeats = by_mode(full=20, fast=1)
 variants = {"dot": (lambda: dot_attention(queries, keys, keys, mask), 0),
             "general": (lambda: general_attention(queries, keys, keys, mask, W_a), D * D),
             "additive": (lambda: additive(queries, keys, keys, mask), sum(p.numel() for p in additive.parameters()))}
+call_ms = {}
 with torch.no_grad():
     for name, (fn, n_params) in variants.items():
         fn()
         start = time.perf_counter()
         for _ in range(repeats):
             context, weights = fn()
-        ms = (time.perf_counter() - start) / repeats * 1e3
+        call_ms[name] = (time.perf_counter() - start) / repeats * 1e3
         print(f"{name:>8}: context {tuple(context.shape)}, weights {tuple(weights.shape)} summing to "
-              f"{weights.sum(-1).mean().item():.3f}; {n_params:>6,} parameters; {ms:6.2f} ms per call")
+              f"{weights.sum(-1).mean().item():.3f}; {n_params:>6,} parameters; {call_ms[name]:6.2f} ms per call")
+print(f"additive / dot: {call_ms['additive'] / call_ms['dot']:.1f}× the time on this machine, now "
+      f"(B={B}, T={T}, S={S}, D={D}, A={A}, {torch.get_num_threads()} thread(s))")
 
 # %% [markdown]
 # **What to notice.** All three produce a `(B, T, S)` score matrix that the same `masked_softmax` turns into
 # weights and the same weighted sum turns into a context. The additive score builds a `(B, T, S, A)` tensor before
-# reducing it, so it is many times slower than a batched matrix product — one reason the Transformer settled on (scaled) dot products. With a learned $W_a$
+# reducing it, so it is slower than a batched matrix product — by how much depends on the sizes, the number of
+# threads and whatever else the machine is doing: we measured 12× on an idle 2-core laptop and 1.6× beside a busy
+# process, and the printed ratio is yours. It is one reason the Transformer settled on (scaled) dot products. With a learned $W_a$
 # ("general") the query and key may have different widths and the model chooses which directions should match; the
 # plain dot product has no parameters at all, and in notebook 06 the learned projections $W_Q, W_K$ play the role of
 # $W_a$.

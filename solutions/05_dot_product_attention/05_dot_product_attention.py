@@ -59,7 +59,7 @@ if importlib.util.find_spec("attention_steps") is None:
 # This notebook takes it apart in three steps:
 #
 # 1. the general form of attention — score, softmax, weighted sum — read as a *soft dictionary lookup*, on the
-#    study deck's four toy vectors;
+#    four toy vectors in the style of Tateiwa's deck;
 # 2. why the dot product is divided by $\sqrt{d_k}$, and why by a square root: three experiments;
 # 3. masks, which hide padding and hide the future.
 #
@@ -84,7 +84,7 @@ print("running on", describe_device(get_device()), "(this notebook's experiments
 # %% [markdown]
 # ## Attention in general: score, softmax, weighted sum
 #
-# One of the study decks states attention in its most general form. We have a **query** $q$ — what we are looking
+# Tateiwa's deck (notebook 00 lists the sources) states attention in its most general form. We have a **query** $q$ — what we are looking
 # for — and a **memory**, a set of vectors $z_1, \dots, z_N$ to look in. Attention does three things:
 #
 # $$r_i = \operatorname{score}(q, z_i), \qquad (a_1, \dots, a_N) = \operatorname{softmax}(r_1, \dots, r_N), \qquad
@@ -168,7 +168,7 @@ show(fig)
 # ### Many queries at once: the matrix form
 #
 # Stack the $T_q$ queries as the rows of $Q$ $(T_q \times d_k)$, the $T_k$ keys as the rows of $K$ $(T_k \times d_k)$
-# and the values as the rows of $V$ $(T_k \times d_v)$ — row vectors, as in the decks. Then all scores are one matrix
+# and the values as the rows of $V$ $(T_k \times d_v)$ — row vectors, as in the sources. Then all scores are one matrix
 # product, $QK^\top$ $(T_q \times T_k)$: row $i$ holds query $i$'s score against every key. Softmax runs along each
 # row (over the keys), and one more product mixes the values:
 #
@@ -181,7 +181,7 @@ show(fig)
 #
 # ### Additive or multiplicative: names of the score
 #
-# One of the decks sorts attention mechanisms into "additive" (足し算) and "multiplicative" (掛け算) as if the words
+# The *Attention機構* deck sorts attention mechanisms into "additive" (足し算) and "multiplicative" (掛け算) as if the words
 # described how the attention result is combined. They name the **score function**; every kind ends in the same
 # weighted sum of values.
 #
@@ -227,12 +227,16 @@ print("dot-product scores", tuple(multiplicative.shape), "built from", 2 * T * d
 # guess. Notebooks 06, 07 and 09 keep exactly this rule. A hidden key must get weight exactly 0: set its score to the
 # most negative number the dtype can hold, `torch.finfo(scores.dtype).min`, before the softmax. Two traps:
 #
-# - **Never a literal like `-1e9`.** float16 (what a Colab T4 computes in) stops at ±65504; PyTorch refuses to put
-#   `-1e9` into a float16 tensor. `torch.finfo(dtype).min` is always representable.
+# - **Never a literal like `-1e9`.** float16 (what a Colab T4 computes in) stops at ±65504. What happens to `-1e9`
+#   depends on how it gets in: `masked_fill(mask, -1e9)` on a float16 tensor *raises* ("value cannot be converted
+#   to type Half without overflow"), while adding it (`scores + -1e9`, or a float32 mask cast to half) silently gives
+#   `-inf` — the cell after the tests shows both. `torch.finfo(dtype).min` is always representable.
 # - **A query with no allowed key** (a row of the mask that is all `False`) must give zero weights and a zero
 #   output. With `finfo.min` in every position, softmax sees equal scores and returns a *uniform* row; with `-inf` it
-#   computes $0/0$ = NaN, and even if you replace the NaN afterwards, its gradient stays NaN. Zero such rows
-#   explicitly (e.g. with `torch.where`).
+#   computes $0/0$ = NaN. Zero such rows explicitly (e.g. with `torch.where`). Whether the *gradient* is then finite
+#   depends on how the `-inf` got in: after `masked_fill(~mask, -inf)` it is (masked_fill sends no gradient to the
+#   positions it filled, which is where the NaN would flow), after *adding* a float mask of `-inf` it is NaN, however
+#   the weights are repaired — the cell after the tests measures four ways.
 #
 # Use `torch.softmax` freely (you wrote your own in notebook 00). PyTorch's own
 # `torch.nn.functional.scaled_dot_product_attention` is off limits here, in any form: the tests make it raise.
@@ -367,12 +371,52 @@ with forbid("scaled_dot_product_attention", exercise="scaled_dot_product_attenti
 
 
 # %% [markdown]
+# ### Experiment — `-inf`, `-1e9` and `finfo.min`, measured
+#
+# Four ways to hide keys with `-inf`, each repairing a fully masked row afterwards, and the gradient that reaches the
+# scores; then what `-1e9` becomes in float16.
+
+# %%
+allowed = torch.tensor([[True, True, False], [False, False, False]])  # the second query may see nothing
+any_key = allowed.any(-1, keepdim=True)
+additive_mask = torch.zeros(2, 3).masked_fill(~allowed, float("-inf"))  # the float-mask style of nn.Transformer
+ways = {
+    "masked_fill(-inf), then where": lambda s: torch.where(any_key, torch.softmax(s.masked_fill(~allowed, -math.inf), -1), 0.0),
+    "masked_fill(-inf), then nan_to_num": lambda s: torch.softmax(s.masked_fill(~allowed, -math.inf), -1).nan_to_num(0.0),
+    "+ float -inf mask, then where": lambda s: torch.where(any_key, torch.softmax(s + additive_mask, -1), 0.0),
+    "+ float -inf mask, then nan_to_num": lambda s: torch.softmax(s + additive_mask, -1).nan_to_num(0.0),
+    "masked_fill(finfo.min), then where": lambda s: torch.where(any_key, torch.softmax(
+        s.masked_fill(~allowed, torch.finfo(s.dtype).min), -1), 0.0),
+}
+for label, way in ways.items():
+    scores = torch.randn(2, 3, requires_grad=True)
+    weights = way(scores)
+    (weights * torch.randn(2, 3)).sum().backward()
+    print(f"{label:<36} weights finite: {bool(torch.isfinite(weights).all())!s:<5}  "
+          f"gradient finite: {bool(torch.isfinite(scores.grad).all())}")
+
+half_scores = torch.zeros(3, dtype=torch.float16)
+try:
+    half_scores.masked_fill(torch.tensor([False, True, True]), -1e9)
+except RuntimeError as error:
+    print("float16 masked_fill(-1e9) raises:", str(error).splitlines()[0])
+print("float16 scores + -1e9 gives", (half_scores + -1e9).tolist(), "— silently -inf")
+print("float16 finfo.min is", torch.finfo(torch.float16).min)
+
+# %% [markdown]
+# **What to notice.** Repairing the weights is not enough: with the added float mask the NaN is still in the
+# backward pass, because addition hands the softmax's NaN gradient straight back to the scores. `masked_fill` does
+# not — the filled positions get no gradient — so it is safe with `-inf`, as is `finfo.min`, which never makes a NaN
+# at all. Notebook 03's warning about `-1e9` in float16 is the same story: written in by `masked_fill` it is an
+# error, arriving by arithmetic (autocast on a GPU casts a float32 mask to half) it is `-inf`.
+
+# %% [markdown]
 # ## Why divide by $\sqrt{d_k}$?
 #
 # The division looks cosmetic: $\sqrt{d_k}$ is a constant. But we just saw that softmax is **not** indifferent to
 # constants. It ignores one that is *added* to all scores, $\operatorname{softmax}(r + c) = \operatorname{softmax}(r)$,
 # and it sharpens or flattens when the scores are *multiplied*, $\operatorname{softmax}(c\,r) \ne
-# \operatorname{softmax}(r)$. (A learner in the video's comments first believed the opposite — that softmax "does not
+# \operatorname{softmax}(r)$. (A learner in the AIcia video's comments first believed the opposite — that softmax "does not
 # change when its input is multiplied by a constant" — and was then puzzled why the paper bothers with the
 # constant. Your test cell above checked both facts on your own function.)
 #
@@ -385,7 +429,7 @@ with forbid("scaled_dot_product_attention", exercise="scaled_dot_product_attenti
 # $$\operatorname{E}[q \cdot k] = 0, \qquad \operatorname{Var}[q \cdot k] = d_k, \qquad
 # \operatorname{std}[q \cdot k] = \sqrt{d_k}.$$
 #
-# This is what "vectors in high dimension are long" means in the comments: $\operatorname{E}\lVert q \rVert^2 = d_k$,
+# This is what "vectors in high dimension are long" means in the video's comments: $\operatorname{E}\lVert q \rVert^2 = d_k$,
 # so $\lVert q \rVert \approx \sqrt{d_k}$, and a product of two such vectors at a random angle is of size
 # $\sqrt{d_k}$. Dividing by $\sqrt{d_k}$ — the **standard deviation**, hence the square root — brings the scores back
 # to variance 1 whatever the width. Dividing by $d_k$ would overshoot: variance $1/d_k$, scores that shrink toward 0 as
@@ -428,18 +472,20 @@ for d_k in dims:
         (torch.softmax(scores, dim=-1) @ vs * g).sum().backward()
         grad_norm[label].append(scores.grad.norm(dim=-1).median().item())
 
+colour = {"unscaled": "tab:red", "÷ √d_k": "tab:blue", "÷ d_k": "tab:green"}  # one colour per scaling, all panels
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
 for label, values in spread.items():
-    axes[0].plot(dims, values, "o-", label=label)
+    axes[0].plot(dims, values, "o-", color=colour[label], label=label)
 axes[0].plot(dims, [math.sqrt(d) for d in dims], "k:", label="√d_k")
 axes[0].set(xscale="log", yscale="log", xlabel="d_k", ylabel="std of the score",
             title="Spread of q·k (random q, k)")
 for label in max_weight:
-    axes[1].plot(dims, max_weight[label], "o-", label=f"largest weight, {label}")
-    axes[1].plot(dims, [e / math.log(n_keys) for e in entropy[label]], "s--", label=f"entropy / log {n_keys}, {label}")
+    axes[1].plot(dims, max_weight[label], "o-", color=colour[label], label=f"largest weight, {label}")
+    axes[1].plot(dims, [e / math.log(n_keys) for e in entropy[label]], "s--", color=colour[label],
+                 label=f"entropy / log {n_keys}, {label}")
 axes[1].set(xscale="log", xlabel="d_k", ylim=(-0.03, 1.03), title=f"Saturation of a row over {n_keys} keys")
 for label, values in grad_norm.items():
-    axes[2].plot(dims, values, "o-", label=label)
+    axes[2].plot(dims, values, "o-", color=colour[label], label=label)
 axes[2].set(xscale="log", yscale="log", xlabel="d_k", ylabel="median ‖∂loss/∂scores‖",
             title="Gradient through the softmax")
 for ax in axes:
@@ -448,6 +494,9 @@ for ax in axes:
 fig.tight_layout()
 show(fig)
 i512 = dims.index(512) if 512 in dims else -1
+i64 = dims.index(64)
+print(f"d_k = 64 unscaled: the average row puts {max_weight['unscaled'][i64]:.0%} of its weight on its largest key "
+      f"(scaled: {max_weight['÷ √d_k'][i64]:.0%}; uniform over {n_keys} keys would be {1 / n_keys:.0%})")
 print(f"d_k = {dims[i512]}: largest weight {max_weight['unscaled'][i512]:.3f} unscaled vs "
       f"{max_weight['÷ √d_k'][i512]:.3f} scaled; gradient {grad_norm['unscaled'][i512]:.2g} vs "
       f"{grad_norm['÷ √d_k'][i512]:.2g}")
@@ -459,15 +508,23 @@ report_metric(f"gradient through softmax, scaled / unscaled at d_k={dims[i512]}"
 #
 # - *Left*: the unscaled scores follow the dotted $\sqrt{d_k}$ line exactly; dividing by $\sqrt{d_k}$ gives a flat
 #   line at 1 for every width; dividing by $d_k$ gives scores that shrink like $1/\sqrt{d_k}$.
-# - *Middle*: unscaled, the largest weight in a row climbs toward 1 and the entropy toward 0 — by $d_k = 64$ the
-#   average row puts over 80 % of its weight on a single key, a hard lookup decided by the random initial vectors.
+# - *Middle*: unscaled (red), the largest weight in a row climbs toward 1 and the entropy toward 0 — by $d_k = 64$
+#   the average row puts most of its weight on a single key (the first printed line), a hard lookup decided by the
+#   random initial vectors.
 #   Scaled, both stay where they are for every width.
 # - *Right*: if $u_j$ is how fast the loss changes with the weight $a_j$, the gradient that reaches score $j$ is
 #   $a_j\,(u_j - \sum_i a_i u_i)$ — the softmax's Jacobian $\operatorname{diag}(a) - a a^\top$ applied to $u$. For a
 #   one-hot $a$ every term vanishes. Unscaled, the median gradient falls by orders of magnitude as $d_k$ grows: the
 #   queries and keys (and, in notebook 06, the matrices that make them) would barely learn. That is the paper's reason
-#   for the scale, and why the video author's answer — "the constant changes nothing mathematically, but it changes
-#   how training behaves" — is right.
+#   for the scale.
+#
+# So what *does* the constant change? Not what the model can represent: in notebook 06 the queries and keys are
+# $xW_Q$ and $xW_K$, and $W_Q$ (or $W_K$) can absorb any constant — $W_Q/\sqrt{d_k}$ is just another matrix that
+# training could find. The AIcia video's author put it as "the constant changes nothing mathematically, but it
+# changes how training behaves"; the precise version is: $1/\sqrt{d_k}$ leaves the set of functions the model can
+# express unchanged, and changes the **starting regime** (unit-variance scores, an unsaturated softmax) and hence the
+# **gradients** training begins with. Softmax itself is not scale-invariant (notebook 00): the constant matters
+# because nothing has yet learned to compensate for it.
 #
 # ## Masks: what a query may not see
 #

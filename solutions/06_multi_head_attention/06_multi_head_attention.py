@@ -88,7 +88,7 @@ print("running on", describe_device(device))
 # %% [markdown]
 # ## What $W_Q$ and $W_K$ do: the rotation picture, made precise
 #
-# The video this course draws on explains the projections as *rotations*: "a large weight ⇔ a large inner product ⇔
+# The AIcia video (notebook 00 lists the sources) explains the projections as *rotations*: "a large weight ⇔ a large inner product ⇔
 # the same direction", and $W_Q$, $W_K$ turn the vectors before they "collide", so which pairs point the same way —
 # which token attends to which — changes. Learners found this the hardest sentence of the video. Here it is in two
 # dimensions. Four tokens; the query is token 0 passed through $W_Q = R(\theta)$, a rotation by $\theta$; the keys
@@ -143,7 +143,7 @@ show(fig)
 #    others, and be asymmetric (token $i$ may attend to $j$ without $j$ attending to $i$). A head can compare tokens
 #    by one aspect (say, grammatical role) and ignore the rest.
 # 2. **Everything is learned.** Every entry of $W_Q$, $W_K$, $W_V$, $W_O$ starts random and is trained by ordinary
-#    backpropagation with the rest of the model — answering several of the video's commenters. Nothing is a stored
+#    backpropagation with the rest of the model — answering several of the AIcia video's commenters. Nothing is a stored
 #    key→value table that keeps learning while it translates: keys and values are recomputed from each input
 #    sentence, and after training the matrices are fixed. (The original Transformer learned them from the WMT 2014
 #    English–German and English–French translation corpora, about 4.5 and 36 million sentence pairs.)
@@ -159,6 +159,19 @@ show(fig)
 # "query", "key" and "value"?* Nothing forces them to: the names describe the designers' intent; training only
 # lowers the loss. In cross-attention the reading is natural — the decoder's $Q$ asks, and $K$ fetches the matching
 # $V$ from the source.
+#
+# *What does a value vector carry?* $v_j = x_j W_V$ is a linear read-out of whatever $x_j$ holds at that layer. In
+# the first layer $x_j$ is a token's embedding plus its position's encoding, so $v_j$ carries the token and its
+# position. In later layers $x_j$ is the residual stream after earlier attentions and feed-forward blocks have added
+# to it, so $v_j$ carries a mix of the token, its position and what it has gathered from its context — how much of
+# each depends on the layer and on what training found useful. It is not a dictionary entry for the word's
+# "meaning", and the same word gives different values in different sentences.
+#
+# *Why not one matrix for queries and keys?* With $W_Q = W_K = W$, $M = W W^\top$ is symmetric — token $i$ scores
+# $j$ exactly as $j$ scores $i$ — and positive semi-definite, so $\operatorname{score}(i, i) = \lVert x_i W
+# \rVert^2$, and for every pair $\operatorname{score}(i,i) + \operatorname{score}(j,j) \ge 2\operatorname{score}(i,j)$:
+# tokens tend to attend to themselves most. Separate random $W_Q \ne W_K$ have neither property. The second half of
+# the cell below measures both on random tokens.
 
 # %%
 x = torch.randn(5, 8)
@@ -167,6 +180,15 @@ R = torch.linalg.qr(torch.randn(8, 8)).Q                       # a random rotati
 print("scores via projections == x M x^T          :", torch.allclose((x @ W_Q) @ (x @ W_K).T, x @ (W_Q @ W_K.T) @ x.T, atol=1e-4))
 print("same rotation on both sides changes nothing:", torch.allclose((x @ W_Q @ R) @ (x @ W_K @ R).T, (x @ W_Q) @ (x @ W_K).T, atol=1e-3))
 print("a thin pair (8×2)(2×8) gives M of rank      :", torch.linalg.matrix_rank(torch.randn(8, 2) @ torch.randn(2, 8)).item())
+
+tokens_many = torch.randn(200, 16, 32)  # 200 random "sentences" of 16 tokens, width 32
+W_shared, W_other = torch.randn(32, 8), torch.randn(32, 8)
+for label, (Wq, Wk) in {"W_Q = W_K": (W_shared, W_shared), "W_Q ≠ W_K": (W_shared, W_other)}.items():
+    scores = (tokens_many @ Wq) @ (tokens_many @ Wk).transpose(-2, -1)  # (200, 16, 16)
+    symmetric = torch.allclose(scores, scores.transpose(-2, -1), atol=1e-3)
+    self_top = (scores.argmax(-1) == torch.arange(16)).float().mean().item()
+    print(f"{label}: scores symmetric: {symmetric!s:<5}; a token's largest score is its own in {self_top:.0%} of rows "
+          f"(1/16 = {1 / 16:.0%} by chance)")
 
 # %% [markdown]
 # ## Heads: several attentions, each in its own slice
@@ -184,7 +206,7 @@ print("a thin pair (8×2)(2×8) gives M of rank      :", torch.linalg.matrix_ran
 # - **Concatenation is along the features.** The $h$ head outputs of width $d_k$ sit side by side,
 #   $(T_q, h \cdot d_k) = (T_q, d_\text{model})$; each row of the result is one position's $h$ short vectors laid end
 #   to end.
-# - **Heads are not an ensemble.** Two of the study decks call multi-head attention an "ensemble" (アンサンブル) of
+# - **Heads are not an ensemble.** The LiberalArts booklet and the *Attention機構* deck call multi-head attention an "ensemble" (アンサンブル) of
 #   attentions. An ensemble trains complete models separately and averages their answers. Heads are slices of
 #   *one* layer, trained jointly by one loss, each too narrow ($d_k = D/h$) to do the layer's job alone; their outputs
 #   are concatenated — not averaged — and mixed by $W_O$. The total cost is that of one full-width attention.
@@ -688,7 +710,7 @@ axes[1].set(xscale="log", yscale="log", xlabel="sequence length S", ylabel="MiB 
             title="Memory kept for the backward pass")
 for ax in axes:
     ax.grid(alpha=0.3)
-axes[1].legend(fontsize=8)
+    ax.legend(fontsize=7)  # the same four contenders in both panels
 fig.tight_layout()
 show(fig)
 
@@ -699,8 +721,8 @@ show(fig)
 # number per row. Time grows toward $S^2$ for all of them on a CPU; on a GPU the fused kernels pull far ahead. (Timings
 # are only as good as the machine is quiet: when other programs keep the cores busy, a kernel that splits its work
 # over threads waits for a free core, and the curve jumps. The memory panel does not depend on load.) This
-# quadratic cost is why long-context models use fused kernels, and why so many papers (the study decks mention
-# Reformer's hashing) try to avoid scoring every pair.
+# quadratic cost is why long-context models use fused kernels, and why so many papers (the LiberalArts booklet
+# mentions Reformer's hashing) try to avoid scoring every pair.
 #
 # ### How fast is your module?
 #

@@ -120,7 +120,7 @@ print("attention of the shuffled input == shuffled attention output:", torch.all
 
 # %% [markdown]
 # So the position has to be put *into* the vectors. The paper adds to each token's embedding a **positional
-# encoding** $PE_{pos} \in \mathbb{R}^D$ that depends only on the position. The study deck describes it as
+# encoding** $PE_{pos} \in \mathbb{R}^D$ that depends only on the position. The *Attention機構* deck describes it as
 # "adding a special image that can represent position" (位置を表す特別な画像を足す): picture the $(S, D)$ matrix of
 # embeddings as an image, and add a fixed image to it.
 #
@@ -142,6 +142,13 @@ print("attention of the shuffled input == shuffled attention output:", torch.all
 # start. Consequences you will check below: $PE_{pos+k}$ is a fixed linear function of $PE_{pos}$ (so a linear
 # projection $W_Q$ or $W_K$ can learn to look "3 characters to the left"), and the dot product
 # $PE_{pos} \cdot PE_{pos+k} = \sum_i \cos(\omega_i k)$ depends only on the offset $k$.
+#
+# Two cautions about what that buys. The dot product alone is **symmetric** — $\cos$ is even, so $PE_{pos} \cdot
+# PE_{pos+k} = PE_{pos} \cdot PE_{pos-k}$: by itself it cannot tell "three to the left" from "three to the right".
+# And a head does not compare $PE$ with $PE$; its score is $(x_p W_Q) \cdot (x_q W_K) = x_p W_Q W_K^\top x_q^\top$
+# (notebook 06). A head attends to the token $k$ places away only if training makes $W_Q W_K^\top$, on the
+# positional part of the vectors, close to $R_k$ (or a blend of such maps): then the score is $PE_p R_k \cdot
+# PE_q$, largest where $q = p + k$. The rotation property makes such a matrix exist; learning has to find it.
 
 # %% [markdown]
 # ### Exercise 1 — `sinusoidal_positional_encoding(max_len, d_model)`
@@ -224,10 +231,11 @@ def rotation_for_offset(k: int, d_model: int) -> torch.Tensor:
     return R
 
 
-offsets = list(range(0, 30))
+offsets = list(range(1, 30))  # k = 0 is R_0 = I, exact: no point on a log scale
 errors = [(pe[: 64 - k].double() @ rotation_for_offset(k, 64) - pe[k:].double()).abs().max().item() for k in offsets]
 axes[2].plot(offsets, errors, "o-")
-axes[2].set(title="max |PE[pos] R_k − PE[pos+k]|", xlabel="offset k", ylabel="error", yscale="log", ylim=(1e-9, 1))
+axes[2].set(title="max |PE[pos] R_k − PE[pos+k]|", xlabel="offset k (1 … 29)", ylabel="error", yscale="log",
+            ylim=(1e-9, 1))
 fig.tight_layout()
 show(fig)
 print(f"largest error of the rotation identity over all positions and offsets: {max(errors):.1e}")
@@ -250,9 +258,12 @@ print(f"largest error of the rotation identity over all positions and offsets: {
 # Why two layers, and why wider inside ($d_{ff} = 4D$ in the paper: 2048 for $D = 512$)? One linear layer is just
 # another linear map, which $W_O$ and the next layer's projections could absorb; the ReLU between two layers makes
 # it a genuine nonlinear function of each token's vector — the smallest network that is a universal approximator.
-# In practice the FFN holds about two thirds of a Transformer layer's parameters, and interpretability work finds
-# its first layer acting like a key-value memory of patterns. Stacking layers alternates "exchange information
-# between positions" (attention) with "think about each position" (FFN).
+# With $d_{ff} = 4D$ the FFN has $8D^2$ weights against attention's $4D^2$: two thirds of an **encoder** layer's
+# parameters, half of a **decoder** layer's (which has two attentions). Interpretability work (Geva et al., 2021)
+# reads it as a key-value memory: each column of $W_1$ is a *key* that matches a pattern in the input, its ReLU
+# output says how strongly, and the matching row of $W_2$ is the *value* written back. Stacking layers alternates
+# "exchange information between positions" (attention) with "process each position" (FFN); each layer's attention
+# can use what the previous layers gathered, which the per-layer maps after training show.
 
 # %% [markdown]
 # ### Exercise 2 — `PositionwiseFeedForward(d_model, d_ff, dropout=0.0)`
@@ -953,17 +964,26 @@ fig.tight_layout()
 show(fig)
 for label, h in [*side.items(), ("N(0, 1) embeddings", history_default_init)]:
     print(f"{label:>22}: mean loss over the last 10 of {SIDE_STEPS} steps {sum(h.losses[-10:]) / 10:.3f}")
+stalled = side["post-LN, no warm-up"].losses
+third = max(1, len(stalled) // 3)
+print(f"post-LN without warm-up: mean loss {sum(stalled[:third]) / third:.3f} over its first {third} steps, "
+      f"{sum(stalled[-third:]) / third:.3f} over its last {third} — "
+      f"{'still falling' if sum(stalled[-third:]) < sum(stalled[:third]) else 'not falling'}; with warm-up "
+      f"{sum(side['post-LN, warm-up'].losses[-third:]) / third:.3f}")
 
 # %% [markdown]
 # **What to notice.** With N(0, 1) embeddings, $\sqrt{D}\,E$ is about eleven times larger than the positional
 # encoding: the model cannot tell "03/04" from "04/03" until it has shrunk its embeddings. After these 60 steps its loss
 # is well above that of the run with small embeddings (the printout has this run's figures), and the gap grows with
-# training: the default init reaches a given loss several times later. (The $\sqrt{D}$ factor exists because the paper shares the embedding
-# matrix with the output layer, whose natural init is small; scale and init have to be chosen together.)
+# training: the default init reaches a given loss several times later. (Why the paper scales by $\sqrt{D}$ at all,
+# it does not say. The usual explanation is that it shares the embedding matrix with the output layer, whose
+# natural init is small, and the factor brings the shared matrix up to the encoding's size; either way scale and
+# init have to be chosen together.)
 #
-# On the right, the post-LN model at $10^{-2}$ without warm-up falls behind: every residual sum passes through a
-# LayerNorm, and the large early updates of Adam push the attention into a bad, saturated regime it is slow to
-# leave. The same model with warm-up, or the pre-LN model even without it, trains. That is why the paper needed its
+# On the right, the post-LN model at $10^{-2}$ without warm-up falls behind. It does not stop — its loss keeps
+# falling, more slowly (the last printed line) — but the large early updates of Adam, every residual sum passing
+# through a LayerNorm, push its attention into a saturated regime it is slow to leave. The same model with warm-up,
+# or the pre-LN model even without it, trains faster. That is why the paper needed its
 # warm-up schedule and why most later models are pre-LN.
 #
 # ## Looking inside: attention maps per head
@@ -1003,9 +1023,18 @@ weights = record_attention(model, src_example, tgt_in_example)
 src_chars = list(dates.test.src_text[example])
 out_chars = ["<bos>", *dates.decode_target(output_example[0])][: tgt_in_example.shape[1]]  # one label per query
 last = len(model.encoder_layers) - 1
-fig = attention_grid(weights[f"encoder_layers.{last}.self_attn"], src_chars, src_chars,
-                     suptitle=f"encoder self-attention, layer {last}, per head")
+n_heads = CONFIG["num_heads"]
+encoder_maps = torch.cat([weights[f"encoder_layers.{i}.self_attn"] for i in range(last + 1)])  # layer by layer
+fig = attention_grid(encoder_maps, src_chars, src_chars, ncols=n_heads,
+                     titles=[f"layer {i // n_heads}, head {i % n_heads}" for i in range(len(encoder_maps))],
+                     suptitle="encoder self-attention, every layer (rows) and head (columns)")
 show(fig)
+for i in range(last + 1):
+    w = weights[f"encoder_layers.{i}.self_attn"]
+    offsets = (w.argmax(-1) - torch.arange(w.shape[-1])).abs().float()  # how far each query's top key is
+    entropy = -(w * w.clamp_min(1e-9).log()).sum(-1).mean().item()
+    print(f"encoder layer {i}: a query's strongest key is on average {offsets.mean():.1f} characters away; "
+          f"mean entropy of a row {entropy:.2f} nats (uniform over {w.shape[-1]} keys: {math.log(w.shape[-1]):.2f})")
 fig = attention_grid(weights[f"decoder_layers.{last}.cross_attn"], out_chars, src_chars,
                      suptitle=f"cross-attention, decoder layer {last}: query = output so far, key = source")
 show(fig)
@@ -1015,9 +1044,15 @@ show(fig)
 # character. The `<bos>` row and the rows of the first three year digits look at the year in the source; the "-"
 # after the year looks at the month name (it is about to write the month); the "-" after the month looks at the
 # day. That is the alignment of notebook 03, now spread over heads that share the job (heads are trained jointly,
-# as one layer — not independent experts voting). The encoder's heads specialise too: in the last layer some gather
-# at the year, others at the day's digits, so by the time the decoder asks, many positions already carry those
-# pieces. A learner asked why trained attention maps often look **diagonal**: when input and output have the same
+# as one layer — not independent experts voting). The encoder's heads specialise too: in both layers several heads
+# gather at the year at the end of the input, others at a letter of the weekday or the month, so by the time the
+# decoder asks, many positions already carry those pieces. The first row of maps is layer 0, whose queries and keys
+# are the raw characters and their positions; the second is layer 1, whose queries and keys already carry what
+# layer 0 gathered — that is what stacking layers buys: each layer attends over the results of the one before, so
+# it can match on what a position has *learned* ("I am part of the year"), not only on what character it is. In a
+# model this small the two layers look alike by simple measures (the printed lines: how far a query's strongest key
+# is, how spread its row is); in deep language models the early layers are known to attend locally and by position,
+# and later ones by content. A learner asked why trained attention maps often look **diagonal**: when input and output have the same
 # order (translation between similar languages, or a head that looks at a fixed neighbour — easy for a linear
 # projection, thanks to the rotation property of the encoding), the aligned key sits on the diagonal. Dates change
 # the order of day, month and year, so here the alignment jumps instead.
@@ -1054,40 +1089,51 @@ show(ax.figure)
 # **What to notice.** Again each row predicts the next word, so read it as "where the model looks to write what
 # comes next". After "は" it looks at the time phrase at the very *end* of the English sentence (next word: the
 # time), after "で" at the object, after "を" at the verb near the *start* — the verb is written last. That is the
-# subject–object–verb reordering the study decks talk about, learned from sentence pairs alone, without
+# subject–object–verb reordering Nakamura's deck and the *Attention機構* deck talk about, learned from sentence pairs alone, without
 # recurrence.
 #
 # ## Transformer vs notebook 03's attention RNN
 #
-# The same task, the same held-out dates, both trained on a CPU by default:
+# The same task, the same held-out dates, both trained on a CPU by default. Notebook 03 prints its own exact match
+# and training seconds; compare seconds only between runs on the same machine at the same time (`make bench` runs
+# both notebooks one after the other and reports "dates training seconds" for each).
 
 # %%
-comparison = [
-    ("notebook 03: GRU encoder + Bahdanau attention decoder", "≥ 99.9 % (its target)", "≈ 20 s (its text)",
-     "sequential over time"),
-    (f"this notebook: Transformer, {CONFIG['num_layers']}+{CONFIG['num_layers']} layers, D={CONFIG['d_model']}",
-     f"{test_accuracy:.2%}", f"{history.seconds:.0f} s (measured)", "parallel over positions"),
-]
-print(f"{'model':<56} {'dates exact match':>22} {'training':>20}  decoder in training")
-for row in comparison:
-    print(f"{row[0]:<56} {row[1]:>22} {row[2]:>20}  {row[3]}")
+print(f"this notebook: Transformer, {CONFIG['num_layers']}+{CONFIG['num_layers']} layers, D={CONFIG['d_model']}: "
+      f"{test_accuracy:.2%} exact match after {history.seconds:.0f} s of training on {describe_device(device)}")
+print("notebook 03: GRU encoder + Bahdanau attention decoder: its target is ≥ 99.9 %; its own run prints its seconds")
 
 # %% [markdown]
-# **What to notice.** On a task this small both reach (nearly) perfect dates in about the same CPU time: the
+# **What to notice.** On a task this small both reach (nearly) perfect dates within a minute of CPU time: the
 # Transformer's advantage is not accuracy on short strings but that training is one parallel pass over all
-# positions — on a GPU, and on long sequences, that is what made it replace recurrent models. Its cost is
-# attention over all pairs, $O(S^2)$ per layer, where the RNN is $O(S)$ per step.
+# positions — on a GPU, and on long sequences, that is what made it replace recurrent models. Per layer, with $n$
+# positions of width $d$, self-attention costs $O(n^2 d)$ operations and a recurrent layer $O(n d^2)$; but attention
+# needs $O(1)$ sequential steps where the recurrent layer needs $O(n)$, one per position, and it is those steps that
+# a parallel machine cannot speed up (the paper's Table 1).
 #
 # ## Encoder-only and decoder-only: BERT and GPT
 #
-# The encoder–decoder is one way to use these layers. The study deck's "Transformer block" — attention and FFN with
-# Add & Norm — is also used on its own:
+# The encoder–decoder is one way to use these layers. The *Attention機構* deck's "Transformer block" — attention and
+# FFN with Add & Norm — is also used on its own:
 #
 # - **Encoder-only (BERT)**: a stack of `EncoderLayer`s with no causal mask. Every position sees the whole input,
 #   left and right; a classifier reads one position (BERT's `[CLS]` token — the Vision Transformer of notebook 08
 #   does the same) or all of them. Trained by filling in masked-out words.
 # - **Decoder-only (GPT)**: the same layers *with* the causal mask and no cross-attention: a language model that
 #   predicts the next token, decoded exactly like `greedy_decode`.
+#
+# What makes BERT and GPT what they are is less the block than the **pretraining**, which is beyond this course:
+# BERT (Devlin et al., 2018) hides about 15 % of the words of a huge unlabelled corpus and learns to fill them in
+# from both sides (a *masked language model*), then is fine-tuned with a small head per task; GPT (Radford et al.,
+# 2018 onward) learns to predict the next token of the same kind of corpus, and its later, far larger versions are
+# used by prompting rather than fine-tuning. Both need corpora and compute many orders of magnitude beyond a laptop.
+#
+# **Greedy decoding can loop.** `greedy_decode` always takes the single most likely next token. For dates that is
+# enough — the output is short and fully determined by the input — and `max_len` stops a model that never writes
+# EOS. For open-ended text, a language model decoded greedily often falls into a loop: once a phrase has been
+# written, the same context makes the same phrase the most likely continuation again. Practical decoders sample
+# from the distribution (with a temperature, top-k or top-p), search several candidates at once (beam search) or
+# penalise repetition.
 #
 # One block, two masks — changing the last token moves every output of the bidirectional block but none of the
 # causal block's earlier outputs:

@@ -50,7 +50,7 @@ if importlib.util.find_spec("attention_steps") is None:
 # %% [markdown]
 # # 09 · Attention as message passing: graphs, masks, and self-attention inside a CNN
 #
-# One of the study decks this course draws on sums up the Transformer in a sentence worth a whole notebook: *the Transformer is a graph neural network whose graph is built automatically from the similarities of
+# The LiberalArts booklet (notebook 00 lists the sources) sums up the Transformer in a sentence worth a whole notebook: *the Transformer is a graph neural network whose graph is built automatically from the similarities of
 # its words*. Words are the nodes; how strongly two words attend to each other is the weight of the edge between
 # them; attention passes messages along those edges, and the feed-forward layer then updates each node on its own.
 #
@@ -93,7 +93,7 @@ print("running on", describe_device(device))
 # %% [markdown]
 # ## 1 · A graph is a railway map
 #
-# A **graph** is a set of **nodes** joined by **edges**. The decks' picture is a railway map: stations are nodes, and
+# A **graph** is a set of **nodes** joined by **edges**. The LiberalArts booklet's picture is a railway map: stations are nodes, and
 # an edge joins two stations that are neighbouring stops on some line. Here are sixteen stations of central Tokyo:
 # the Yamanote loop, and the Chūō and Sōbu lines that cut across it.
 #
@@ -126,7 +126,7 @@ show(fig)
 # predict something about each station, such as how crowded it gets. A station's crowding depends on its own
 # passengers *and on its neighbours'*: people ride in from the next stops. **Message passing** writes that down.
 # Every node sends a message along each of its edges (passengers board the train), then every node collects the
-# messages arriving from its neighbours $\mathcal N(i)$ (passengers get off). The decks write one layer of a
+# messages arriving from its neighbours $\mathcal N(i)$ (passengers get off). The booklet writes one layer of a
 # **graph convolution** (グラフ畳み込み) as their eq. 2.1:
 #
 # $$h^{(l+1)}_i = \sigma\Big(b^{(l)} + \sum_{j \in \mathcal N(i)} \frac{1}{c_{ij}}\, h^{(l)}_j W^{(l)}\Big).$$
@@ -286,11 +286,14 @@ print(f"after {max(hops)} layers the signal is proportional to sqrt(degree + 1):
 # | the weight of edge $i \leftarrow j$ | fixed by the degrees, $1/\sqrt{\widehat{\deg}_i \widehat{\deg}_j}$ | computed from the nodes' features, $\alpha_{ij}$ |
 # | rows sum to | about 1 (exactly 1 when neighbours have equal degrees) | exactly 1 (softmax) |
 #
-# So the decks' sentence holds precisely: attention is a graph convolution on the complete graph whose edge weights
+# So the booklet's sentence holds precisely: attention is a graph convolution on the complete graph whose edge weights
 # are recomputed from the input at every layer — "words as nodes, similarities as edges". The value projection
 # $W_V$ plays the part of $W$ in eq. 2.1, and the position-wise feed-forward layer that follows is the per-node
-# update. And a **mask** (notebook 05) removes edges: a padding mask deletes the edges into padding tokens, a causal
-# mask keeps only the edges that run from a token to itself and to later tokens. *Any* graph can be a mask; attention with the mask of a
+# update. And a **mask** (notebook 05) removes edges. Fix the direction first: in this notebook an edge $i
+# \leftarrow j$ runs from the **key** $j$ that sends a message to the **query** $i$ that receives it, so the mask's
+# entry $(i, j)$ — row query, column key, as in notebook 05 — says whether that edge exists. A padding mask deletes
+# the edges out of padding tokens (no one hears from them); a causal mask keeps the edge $i \leftarrow j$ only for
+# $j \le i$: every token receives from itself and from earlier tokens, and sends to itself and to later ones. *Any* graph can be a mask; attention with the mask of a
 # graph is message passing on that graph with learned, input-dependent weights — the idea of graph attention
 # networks (GAT). Sparse-attention Transformers such as Reformer use the same freedom the other way round: they keep
 # only the few edges that matter, to reach sequences too long for the complete graph.
@@ -450,8 +453,8 @@ for name, result in [("attention_adjacency(q, k, mask) @ v", as_attention), ("F.
 # ### Multi-head attention: several graphs at once
 #
 # With $H$ heads (notebook 06), each head has its own $W_Q, W_K$ and so builds its **own weighted graph** over the
-# same nodes. Below, two heads restricted to the railway map: the same edges, weighted differently. (The study decks
-# describe multiple heads as an *ensemble* for robustness. They are not: an ensemble trains independent models on the
+# same nodes. Below, two heads restricted to the railway map: the same edges, weighted differently. (The LiberalArts
+# booklet and the *Attention機構* deck describe multiple heads as an *ensemble* for robustness. They are not: an ensemble trains independent models on the
 # same job and averages them, while heads are low-dimensional subspaces trained *jointly*, through one loss, and
 # concatenated and mixed by $W_O$ — each free to specialise in a different kind of relation, a different graph.)
 
@@ -654,7 +657,7 @@ print(f"mean attention weight on an edge inside a community {inside:.3f}, betwee
 #
 # - **The graph is worth a lot.** Both graph models beat the MLP by a wide margin: averaging over neighbours, most of
 #   whom share the node's community, cancels much of the feature noise.
-# - **Attention over the complete graph is close to chance.** Without the mask, every node mixes the features of all 240
+# - **Attention over the complete graph is far behind, not far above chance (25 %).** Without the mask, every node mixes the features of all 240
 #   nodes, so every node ends up with nearly the same vector — and the only place the graph entered was the mask.
 #   This is the graph-side view of why Transformers need *positional* information: attention alone treats its
 #   inputs as an unordered, unconnected set. (A Transformer layer also keeps each token's own vector through the
@@ -676,7 +679,7 @@ print(f"mean attention weight on an edge inside a community {inside:.3f}, betwee
 # the bottom-right.
 #
 # The Self-Attention GAN (SAGAN; Zhang, Goodfellow, Metaxas and Odena, 2018) does exactly this between the
-# convolution blocks of its generator and discriminator. The study decks single it out because attention let the
+# convolution blocks of its generator and discriminator. The *Attention機構* deck singles it out because attention let the
 # network "recognise the input image's features globally": the paper's generator draws images whose distant parts
 # are consistent with each other (a dog's legs and body agree), where a purely convolutional one must stack many
 # layers to connect distant parts. The block:
@@ -910,14 +913,26 @@ for ax in axes[:, 1:].flat:
     ax.set_yticks([])
 fig.tight_layout()
 show(fig)
+for col, (index, (r, c)) in enumerate(zip(examples, pixels)):
+    w = maps[col, r * 8 + c].view(8, 8)
+    rows, cols = torch.meshgrid(torch.arange(8), torch.arange(8), indexing="ij")
+    near = ((rows - r).abs() <= 1) & ((cols - c).abs() <= 1)
+    top = int(w.argmax())
+    ink = digits.x_test[index, 0] > 0.3  # the pixels the digit is drawn with
+    print(f"'{int(digits.y_test[index])}', pixel ({r}, {c}): strongest key at ({top // 8}, {top % 8}), "
+          f"{abs(top // 8 - r) + abs(top % 8 - c)} pixels away; {w[~near].sum():.0%} of the weight outside its "
+          f"3 × 3 neighbourhood, {w[ink].sum():.0%} on the digit's strokes")
 
 # %% [markdown]
 # **What to notice.** With one convolution and pooling the classifier only knows *which* 3 × 3 strokes occur, not how
 # they relate, and it does poorly. The attention block — a single head with 4-dimensional queries and keys — raises
 # test accuracy by a wide margin without any extra convolution, because each position's feature now summarises
 # related positions across the whole digit. γ moves away from 0 as soon as training starts (its sign does not
-# matter: $h$ can absorb it) — the network chooses to use the attention path. The maps show a pixel attending to
-# far-away parts of the digit, often along the strokes, not to its 3 × 3 neighbourhood. (A deeper CNN would see the
+# matter: $h$ can absorb it) — the network chooses to use the attention path. The maps (and the lines under them)
+# show each pixel reading a few far-away pixels, not its 3 × 3 neighbourhood — and not "along its own stroke": the
+# pixel on the top of the '0' reads the bottom of the loop, four or more rows down, and the hole just below it; the
+# pixels drawn in the background of the '4' and the '7' read the nearest heavy stroke (the 4's crossbar, the 7's
+# stem). They fetch the parts of the digit that tell it apart, wherever those are. (A deeper CNN would see the
 # whole 8 × 8 digit anyway; attention earns its cost on large feature maps, where convolutions would need many
 # layers to connect distant parts — SAGAN's 32 × 32 and 64 × 64 maps.)
 #
@@ -932,6 +947,15 @@ show(fig)
 #   attention cannot know the graph at all.
 # - **SAGAN**: a feature map is a graph of pixels; 1 × 1 convolutions give queries, keys and values, and a γ that
 #   starts at 0 lets the block join a CNN as the identity and grow into it.
+#
+# **Where the graph view leads (beyond this course).** Two well-known models are easiest to read as attention on a
+# graph the model draws. **DETR** (Carion et al., 2020) detects objects with a Transformer: a fixed set of learned
+# *object queries* attends by cross-attention to a CNN's feature map, and the queries attend to one another, so the
+# graph's nodes are "slots for objects" and each slot's edges gather the pixels of one object. **AlphaFold2**'s
+# Evoformer (Jumper et al., 2021) keeps a representation of every *pair* of amino-acid residues — the edges of a
+# complete graph over the protein — and updates it with attention and "triangle" updates, in which edge $(i, j)$ is
+# revised from the edges $(i, k)$ and $(k, j)$ that close a triangle with it, so the edges themselves pass messages.
+# Both need data and compute far beyond a laptop, but every part of them is a piece this course has built.
 #
 # That closes the course: from an RNN's one-step-at-a-time memory (01), through Bahdanau's alignments (03), SENet's
 # channel gates (04), dot-product and multi-head attention (05, 06), the Transformer (07) and the Vision Transformer
