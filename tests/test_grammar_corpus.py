@@ -48,7 +48,7 @@ def test_entropy_and_length_match_the_samples():
 
 
 def test_entropy_of_small_trees_by_hand():
-    coin = one_of("heads", "tails")
+    coin = Choice(((0.5, Word("heads")), (0.5, Word("tails"))))
     assert entropy(coin) == pytest.approx(math.log(2))
     assert entropy(Seq((coin, coin))) == pytest.approx(2 * math.log(2))
     skewed = Choice(((0.9, Word("a")), (0.1, Seq((Word("b"), coin)))))
@@ -56,6 +56,8 @@ def test_entropy_of_small_trees_by_hand():
     assert expected_length(skewed) == pytest.approx(0.9 + 0.1 * 2)
     with pytest.raises(ValueError):
         Choice(((0.5, Word("a")), (0.6, Word("b"))))
+    zipf = one_of("a", "b", "c")  # Zipf's weights 1, 1/2, 1/3: a most likely word, never an exact tie
+    assert [p for p, _ in zipf.options] == pytest.approx([6 / 11, 3 / 11, 2 / 11])
 
 
 def test_agreement_reaches_across_the_relative_clause():

@@ -4,6 +4,9 @@ English-like sentences with agreement that reaches across other words — "the c
 verb agrees with *cat*, not with the nearer *dogs*), "… , and they run ." (the pronoun agrees with the subject) — so
 a language model needs its context, not only the previous word.
 
+Word choices follow Zipf's law (the most frequent word of a kind twice as likely as the second, …), so a most likely
+continuation always exists: greedy decoding of a trained model settles on it and repeats it sentence after sentence.
+
 The grammar is a tree of three kinds of node: a word, a sequence, and a weighted choice. Every sentence has exactly
 one derivation (the tests check it by parsing samples), so the entropy of a sentence is the expected information of
 the choices made while generating it, computed exactly from the tree:
@@ -55,8 +58,10 @@ def words(text: str) -> Seq:
 
 
 def one_of(*phrases: str) -> Choice:
-    """A uniform choice between fixed phrases."""
-    return Choice(tuple((1 / len(phrases), words(p)) for p in phrases))
+    """A choice between fixed phrases with Zipf's weights (the first twice as likely as the second, …), as word
+    frequencies are in real text: a most likely phrase always exists, so greedy decoding has no ties to break."""
+    weights = [1 / rank for rank in range(1, len(phrases) + 1)]
+    return Choice(tuple((w / sum(weights), words(p)) for w, p in zip(weights, phrases)))
 
 
 def maybe(probability: float, node) -> Choice:
