@@ -119,7 +119,6 @@ def train(
             bar.set_postfix(post)
     model.eval()
     history.seconds = time.perf_counter() - start
-    bar.close()
     if not fast_path() and steps:
         # a widget bar is not saved with an executed notebook (a copy shows "0/400"): this line always is
         summary = f"{desc}: {steps} steps in {history.seconds:.1f} s, loss {history.smoothed(10)[-1]:.4f}"

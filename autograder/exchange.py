@@ -27,7 +27,7 @@ from nbgrader.exchange.default.collect import ExchangeCollect
 from nbgrader.utils import temp_attrs
 
 from .config import course_config
-from .paths import COURSE, GRADING, ROOT
+from .paths import COURSE, GRADING, ROOT, make_private
 
 COLLECTED = GRADING / "collected"
 #: How CollectForGrading names a submission it left out (the instructor's command repeats these lines).
@@ -73,11 +73,10 @@ def root() -> Path:
 def private_course() -> str | None:
     """On a class server the course folder holds the solutions: make it the instructor's alone (mode 700). Returns
     what was changed, if anything."""
-    mode = ROOT.stat().st_mode & 0o777
-    if mode & 0o077 and ROOT.stat().st_uid == os.geteuid():
-        ROOT.chmod(0o700)
-        return f"made {ROOT} private (mode {mode:o} -> 700): it holds the solutions and the gradebook"
-    return None
+    mode = make_private(ROOT)
+    if mode is None:
+        return None
+    return f"made {ROOT} private (mode {mode:o} -> 700): it holds the solutions and the gradebook"
 
 
 def _check(result: dict, what: str) -> str:

@@ -18,7 +18,7 @@ from nbgrader.apps import NbGraderAPI
 from . import batch, notebooks, sandbox
 from .config import autograde_preprocessors, course_config
 from .notes import clear_notes, read_notes, write_notes
-from .paths import COURSE, DEMO_CLASS, GRADING, ROOT, assignments
+from .paths import COURSE, DEMO_CLASS, GRADING, ROOT, assignments, make_private
 from .preflight import FLAG, preflight
 
 
@@ -29,8 +29,7 @@ class GradingError(RuntimeError):
 def api(*, release_dir: Path | None = None) -> NbGraderAPI:
     # the gradebook, every submission and feedback: the instructor's alone, on a shared machine too (nbgrader #978)
     GRADING.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if GRADING.stat().st_mode & 0o077 and GRADING.stat().st_uid == os.geteuid():
-        GRADING.chmod(0o700)
+    make_private(GRADING)
     # nbgrader runs the `alembic` executable to create a gradebook: make the one beside this Python findable
     # even when the venv is not activated (`.venv/bin/python -m autograder …`).
     bindir = str(Path(sys.executable).parent)

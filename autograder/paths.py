@@ -28,3 +28,13 @@ def source_notebook(assignment: str) -> Path:
 
 def release_notebook(assignment: str) -> Path:
     return COURSE / assignment / f"{assignment}.ipynb"
+
+
+def make_private(path: Path) -> int | None:
+    """Mode 700 for a folder of ours that others can enter or read (the gradebook, the course with its solutions);
+    returns its mode before (None when nothing changed: already private, or not ours to change)."""
+    info = path.stat()
+    if info.st_mode & 0o077 and info.st_uid == os.geteuid():
+        path.chmod(0o700)
+        return info.st_mode & 0o777
+    return None
