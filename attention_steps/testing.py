@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy
@@ -45,6 +46,7 @@ _DisableTorchDispatch = _private.DisableTorchDispatch
 _Profile = _profiler_legacy.profile
 _AutogradProfile = torch.autograd.profiler.profile
 _environ = os.environ
+_finalize = weakref.finalize
 
 
 class ForbiddenBuiltinError(AssertionError):
@@ -192,6 +194,74 @@ def forbid(*builtins: str, exercise: str = "this exercise", why: str | None = No
             f"{exercise} asks you to write {' / '.join(builtins)} yourself, but your code called {what}. "
             "Use elementary operations (exp, sum, max, matmul, …) instead."
         ) from None
+
+
+def _tree_leaves(tree) -> list:
+    """The leaves of an op's output (a tensor, or nested tuples and lists of them)."""
+    if _isinstance(tree, (_tuple, list)):
+        return [leaf for item in tree for leaf in _tree_leaves(item)]
+    return [tree]
+
+
+if TorchDispatchMode is not None:
+    class TensorWatch(TorchDispatchMode):
+        """What a computation creates, seen at the dispatcher: every output's shape (``largest``, ``largest_numel``)
+        and the most bytes of tensor storage alive at once (``peak_bytes``; storages that existed before the block
+        are not counted)."""
+
+        available = True
+
+        def __init__(self):
+            super().__init__()
+            self.largest, self.largest_numel, self.peak_bytes = (), 0, 0
+            self._live: dict[int, int] = {}
+            self._bytes = 0
+
+        def _free(self, key: int) -> None:
+            self._bytes -= self._live.pop(key, 0)
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            for t in _tree_leaves(out):
+                if not _isinstance(t, _Tensor):
+                    continue
+                n = _numel(t)
+                if n > self.largest_numel:
+                    self.largest, self.largest_numel = _shape(t), n
+                storage = t.untyped_storage()
+                key, size = storage.data_ptr(), storage.nbytes()
+                if size == 0 or key in self._live:  # a view of a storage already counted
+                    continue
+                self._live[key] = size
+                self._bytes += size
+                self.peak_bytes = max(self.peak_bytes, self._bytes)
+                _finalize(storage, self._free, key)
+            return out
+
+    _raw_watch = getattr(vars(TensorWatch)["__torch_dispatch__"], "__wrapped__", None)
+    if _raw_watch is not None:
+        setattr(_raw_watch, "__dynamo_disable", _raw_watch)
+else:
+    class TensorWatch(contextlib.nullcontext):
+        """This torch has no dispatch modes: nothing is watched (``available`` is False, every figure 0)."""
+
+        available, largest, largest_numel, peak_bytes = False, (), 0, 0
+
+        def __enter__(self):
+            return self
+
+
+def watch_tensors() -> TensorWatch:
+    """Watch every tensor a block creates, at the dispatcher (aliases, methods and modules included).
+
+    >>> with watch_tensors() as watch:
+    ...     out = attention(q, k, v)
+    >>> watch.largest, watch.largest_numel, watch.peak_bytes   # shape and size of the largest, most bytes alive
+
+    ``peak_bytes`` counts the storages created inside the block while they are alive (inputs made before it are
+    not counted). On a torch without dispatch modes ``watch.available`` is False and every figure is 0.
+    """
+    return TensorWatch()
 
 
 def _shape(x) -> tuple:

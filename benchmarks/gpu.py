@@ -20,7 +20,7 @@ import torch
 
 from .run_notebooks import format_metrics, run_notebook
 
-GPU_NOTEBOOKS = ["06_multi_head_attention", "07_transformer", "08_vision_transformer"]
+GPU_NOTEBOOKS = ["06_multi_head_attention", "07_transformer", "08_vision_transformer", "10_attention_at_scale"]
 
 
 def describe_machine() -> str:

@@ -194,3 +194,29 @@ def test_external_checks_alone_reject_every_wrong_catalog_version(tmp_path, assi
                                     f"{'passes' if kind == 'wrong' else 'fails'}: "
                                     f"{[v.message for v in verdicts if not v.passed]}")
     assert not problems, "\n".join(problems)
+
+
+def test_probe_passes_seeded_generators_and_records_the_largest_tensor_created(tmp_path):
+    from autograder.external.expect import creates_at_most
+    from autograder.external.probe import generator
+
+    def draw(n, generator=None):
+        return torch.randint(0, 1000, (n,), generator=generator)
+
+    def blockwise(x):
+        return sum(row @ x.T for row in x) if x.shape[0] > 32 else (x @ x.T).sum(0)  # S values, or S × S
+
+    taken = {}
+
+    def keep(result):
+        taken.setdefault("draws", []).append(result.value)
+
+    steps = [Step("draw", [20], {"generator": generator(5)}, expect=keep),
+             Step("draw", [20], {"generator": generator(5)}, seed=1, expect=keep),
+             Step("blockwise", [np.ones((40, 3))], watch=True, expect=creates_at_most(40 * 40, name="rows", why="x")),
+             Step("blockwise", [np.ones((8, 3))], watch=True, expect=creates_at_most(8 * 8, name="all", why="S × S"))]
+    result = verdict_of(steps, tmp_path / "probe", {"draw": draw, "blockwise": blockwise})
+    first, second = taken["draws"]
+    assert np.array_equal(first, second) and np.array_equal(first, draw(20, torch.Generator().manual_seed(5)).numpy())
+    assert not result.passed and "all: a tensor of shape (8, 8) was created (S × S)" in result.message, result.message
+    assert verdict_of(steps[2:3], tmp_path / "again", {"blockwise": blockwise}).passed

@@ -214,8 +214,8 @@ def test_review_flags_no_solution_and_no_right_catalog_version():
 
     for assignment in assignments():
         nb = read_source(assignment)
-        forbidden = forbidden_in([c.source for c in nb.cells if nbgrader_meta(c).get("grade")])
         for item in items(nb):
+            forbidden = forbidden_in([test.source for test in item.tests])  # an answer against its own tests
             assert review([item.answer.source], forbidden) == [], f"{assignment}.{item.name}: the solution is flagged"
             for label, source in load_catalog(assignment).get(item.name, {}).get("right", {}).items():
                 assert review([source], forbidden) == [], f"{assignment}.{item.name} right version {label!r} is flagged"
@@ -234,3 +234,23 @@ def test_an_honest_solution_of_every_notebook_is_not_flagged(assignment):
         if nbgrader_meta(cell).get("solution") and nbgrader_meta(cell).get("grade_id") in solution:
             cell.source = solution[nbgrader_meta(cell)["grade_id"]]
     assert flags(nb, release) == []
+
+
+def test_a_forbidden_built_in_is_flagged_in_the_answer_of_the_item_that_forbids_it_only():
+    """10's sampler may call softmax (its tests allow it); its online softmax may not (its tests forbid it)."""
+    from qa.catalog import solutions
+
+    release = nbformat.read(COURSE / "10_attention_at_scale" / "10_attention_at_scale.ipynb", as_version=4)
+    solution = solutions("10_attention_at_scale")
+    assert "torch.softmax" in solution["sample_next"]
+    nb = copy.deepcopy(release)
+    for cell in nb.cells:
+        grade_id = nbgrader_meta(cell).get("grade_id")
+        if nbgrader_meta(cell).get("solution") and grade_id in solution:
+            cell.source = solution[grade_id]
+    assert flags(nb, release) == []
+    answer = next(c for c in nb.cells if nbgrader_meta(c).get("grade_id") == "online_softmax_attention")
+    answer.source = answer.source.replace("p = torch.exp(scores - shift[..., None])",
+                                          "p = torch.softmax(scores, -1) * torch.exp(scores).sum(-1, keepdim=True)")
+    assert flags(nb, release) == ["flagged for review: the learner's code uses the built-in softmax that the exercise "
+                                  "asks you to write"]

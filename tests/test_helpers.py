@@ -302,6 +302,9 @@ try:
     raise SystemExit("forbid missed F.softmax")
 except t.ForbiddenBuiltinError:
     pass
+with t.watch_tensors() as watch:  # nothing to watch with: it says so, and every figure is 0
+    torch.ones(50, 50) @ torch.ones(50, 50)
+assert not watch.available and watch.largest_numel == 0 and watch.peak_bytes == 0
 sys.path.insert(0, "autograder/kernel")
 import grading_guard  # the autograder's kernel-side guard: it refuses (grading runs on the pinned torch)
 try:
@@ -371,3 +374,22 @@ def test_grading_code_stands_apart_from_the_qa_code():
                     node.value == "tests" or node.value.startswith("tests/")):
                 offenders.append(f"{path.relative_to(ROOT)} names {node.value!r}")
     assert not offenders, offenders
+
+
+def test_watch_tensors_sees_the_largest_tensor_and_the_peak_of_live_bytes():
+    from attention_steps.testing import watch_tensors
+
+    q = k = v = torch.randn(2, 64, 8)
+    with watch_tensors() as whole:
+        torch.softmax(q @ k.transpose(-2, -1), dim=-1) @ v
+    assert whole.available and whole.largest == (2, 64, 64) and whole.largest_numel == 2 * 64 * 64
+    assert 2 * (2 * 64 * 64 * 4) <= whole.peak_bytes < 3 * (2 * 64 * 64 * 4)  # scores and weights alive together
+    with watch_tensors() as blocks:
+        for begin in range(0, 64, 16):
+            (q @ k[:, begin : begin + 16].transpose(-2, -1)).exp()
+    assert blocks.largest == (2, 64, 16)
+    assert blocks.peak_bytes < 3 * (2 * 64 * 16 * 4) < whole.peak_bytes  # each block freed before the next
+    with watch_tensors() as views:
+        x = torch.zeros(1000)
+        x.view(10, 100).t().reshape(100, 10)[:5]  # views of one storage: counted once
+    assert views.peak_bytes == 4000 and views.largest_numel == 1000

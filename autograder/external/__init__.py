@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from . import (
+    attention_at_scale,
     bahdanau,
     dot_product_attention,
     message_passing,
@@ -34,7 +35,7 @@ MODULES = {"00_orientation": orientation, "01_rnn": rnn, "02_seq2seq": seq2seq, 
            "04_senet": senet, "05_dot_product_attention": dot_product_attention,
            "06_multi_head_attention": multi_head_attention, "07_transformer": transformer,
            "08_vision_transformer": vision_transformer,
-           "09_attention_as_message_passing": message_passing}
+           "09_attention_as_message_passing": message_passing, "10_attention_at_scale": attention_at_scale}
 
 #: assignment -> {grade_id -> steps(rng)}; an assignment listed here has every graded item judged outside the kernel
 CHECKS: dict[str, dict[str, Callable[[np.random.Generator], list[Step]]]] = {

@@ -174,3 +174,19 @@ def differs(want: np.ndarray, *, name: str, index: int | None = None, atol: floa
         return None
 
     return expect
+
+
+def creates_at_most(numel: int, *, name: str, why: str) -> Expect:
+    """The call created no tensor with ``numel`` or more elements (watched at the dispatcher, in the kernel)."""
+
+    def expect(result: Result) -> str | None:
+        if result.error:
+            return f"{name}: raised {result.error}"
+        created = result.facts.get("created")
+        if not isinstance(created, dict):
+            return f"{name}: the tensors the call created were not recorded"
+        if created["numel"] >= numel:
+            return f"{name}: a tensor of shape {created['largest']} was created ({why})"
+        return None
+
+    return expect

@@ -57,6 +57,7 @@ class Step:
     parameter_grads: str | None = None  # a kept module whose parameters' gradients to return
     seed: int | None = None
     stand_ins: dict = field(default_factory=dict)  # notebook name -> trusted version (kernel/grading_references.py)
+    watch: bool = False            # record the largest tensor the call creates (facts["created"])
 
 
 def tensor(array: np.ndarray, *, dtype: str | None = None, requires_grad: bool = False,
@@ -90,6 +91,11 @@ class Opaque:
     """A value that is not a tensor, number, string or sequence came back: only its type's name is known."""
 
     type: str
+
+
+def generator(seed: int) -> dict:
+    """A ``torch.Generator`` argument, seeded with ``seed``."""
+    return {"generator": int(seed)}
 
 
 def ref(name: str) -> dict:
@@ -149,6 +155,7 @@ def write_spec(folder: Path, steps: list[Step]) -> None:
                  "exercise": step.exercise, "output": step.output, "keep": step.keep, "facts": list(step.facts),
                  "set_parameters": {k: encode(v) for k, v in step.set_parameters.items()}, "on": step.on,
                  "parameter_grads": step.parameter_grads, "seed": step.seed, "stand_ins": step.stand_ins,
+                 "watch": step.watch,
                  "upstream": encode(step.upstream) if step.upstream is not None else None}
         if step.call is None:
             entry.pop("call")
@@ -236,6 +243,14 @@ class _Reader:
         return Opaque(str(entry.get("object"))[:200]), "object"
 
 
+def _created(entry) -> dict:
+    """The probe's record of the largest tensor a call created: {"largest": shape, "numel": n}."""
+    try:
+        return {"largest": tuple(int(n) for n in entry["largest"][:16]), "numel": int(entry["numel"])}
+    except (TypeError, KeyError, ValueError):
+        raise ProbeError("malformed record of the tensors created") from None
+
+
 def read_results(files: dict[str, bytes], steps: int) -> list[Result]:
     """The kernel's ``result.json`` for ``steps`` steps (``files``: :func:`take_results`), loaded as
     :class:`Result`\\ s (ProbeError when it can't be)."""
@@ -268,7 +283,8 @@ def read_results(files: dict[str, bytes], steps: int) -> list[Result]:
                 result.grads = {str(k): (reader.array(v) if isinstance(v, dict) else None)
                                 for k, v in list(grads.items())[:256]}
             facts = entry.get("facts") or {}
-            result.facts = {str(k): (v if k in ("parameters", "type") else reader.value(v)[0])
+            result.facts = {str(k): (v if k in ("parameters", "type") else _created(v) if k == "created"
+                                     else reader.value(v)[0])
                             for k, v in list(facts.items())[:32]}
         results.append(result)
     return results

@@ -23,7 +23,7 @@ from torch.overrides import TorchFunctionMode
 
 from attention_steps import _torch_private as _private
 from attention_steps._torch_private import TorchDispatchMode
-from attention_steps.testing import _DispatchGuard, _FunctionGuard, _state, forbid
+from attention_steps.testing import TensorWatch, _DispatchGuard, _FunctionGuard, _state, forbid
 
 _GUARDED_MODULES = ("torch", "torch._C", "torch.nn", "torch.nn.functional", "torch.linalg", "torch.special",
                     "torch.autograd", "torch.autograd.profiler_legacy", "torch.autograd.profiler", "torch.overrides",
@@ -41,7 +41,7 @@ _GUARDED_BUILTINS = ("isinstance", "issubclass", "type", "len", "range", "abs", 
 _sys_modules = sys.modules
 _GUARDED_CLASSES = tuple(c for c in (torch.Tensor, torch.nn.Module, torch.nn.Parameter, torch.nn.Linear,
                                      torch.Generator, TorchFunctionMode, TorchDispatchMode, _profiler_legacy.profile,
-                                     torch.autograd.profiler.profile)
+                                     torch.autograd.profiler.profile, TensorWatch)
                          if c is not None)
 
 
@@ -110,7 +110,7 @@ def _torch_rewrap(new, old) -> bool:
 
 def _foreign_modes(*, repair: bool) -> list[str]:
     found = []
-    ours = (_FunctionGuard, _DispatchGuard)
+    ours = (_FunctionGuard, _DispatchGuard, TensorWatch)  # TensorWatch only records what is created
     for what, length, get, pop in (
         ("torch function mode", _private.len_function_stack, _private.get_function_stack_at,
          _private.pop_function_stack),

@@ -13,6 +13,7 @@ rewrite this module like anything else in the kernel; all it can change is the d
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -21,7 +22,7 @@ import grading_references
 import numpy
 import torch
 
-from attention_steps.testing import forbid
+from attention_steps.testing import forbid, watch_tensors
 
 _NUMPY_SAFE = {torch.bfloat16: torch.float32}  # dtypes numpy has no type for: written as float32, named as they were
 
@@ -76,6 +77,8 @@ def _arg(spec, folder: str, kept: dict):
             return torch.device(spec["device"])
         if "torch_dtype" in spec:
             return getattr(torch, spec["torch_dtype"])
+        if "generator" in spec:  # a seeded random generator of the grader's choosing
+            return torch.Generator().manual_seed(int(spec["generator"]))
         if "tuple" in spec:
             return tuple(_arg(s, folder, kept) for s in spec["tuple"])
     if isinstance(spec, list):
@@ -113,10 +116,10 @@ def _step(step: dict, folder: str, kept: dict, namespace: dict, out: _Writer) ->
     try:
         namespace.update(stand_ins)  # earlier items the call builds on: trusted versions, graded on their own
         function = _target(step["call"], namespace, kept)
-        if step.get("forbid"):
-            with forbid(*step["forbid"], exercise=step.get("exercise", "this exercise")):
-                value = function(*args, **kwargs)
-        else:
+        watch = watch_tensors() if step.get("watch") else contextlib.nullcontext()
+        guard = (forbid(*step["forbid"], exercise=step.get("exercise", "this exercise")) if step.get("forbid")
+                 else contextlib.nullcontext())
+        with guard, watch:  # the watch inside: forbid's integrity check at its end sees it gone
             value = function(*args, **kwargs)
     except Exception as error:  # noqa: BLE001 - the learner's exception is the datum
         kind = type(error).__name__
@@ -137,6 +140,9 @@ def _step(step: dict, folder: str, kept: dict, namespace: dict, out: _Writer) ->
         result["grads"] = _backward(step, value, args, kept, folder, out)
     if step.get("facts"):
         result["facts"] = _facts(value, step["facts"], out)
+    if step.get("watch"):  # the largest tensor the call created
+        result.setdefault("facts", {})["created"] = {"largest": [int(n) for n in watch.largest],
+                                                     "numel": int(watch.largest_numel)}
     return result
 
 

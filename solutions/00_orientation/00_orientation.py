@@ -50,9 +50,10 @@ if importlib.util.find_spec("attention_steps") is None:
 # %% [markdown]
 # # 00 · Orientation: tensors, softmax, and embeddings
 #
-# Welcome to **Attention, step by step**. Over ten notebooks you will build, by hand and in PyTorch, every piece of
-# the attention story: a recurrent network, an encoder–decoder, Bahdanau attention, channel gating (SENet), scaled
-# dot-product and multi-head attention, a full Transformer, and a Vision Transformer. Each model is trained to a real
+# Welcome to **Attention, step by step**. Over eleven notebooks you will build, by hand and in PyTorch, every piece
+# of the attention story: a recurrent network, an encoder–decoder, Bahdanau attention, channel gating (SENet), scaled
+# dot-product and multi-head attention, a full Transformer, a Vision Transformer, and a GPT-style language model with
+# the tools that let attention scale. Each model is trained to a real
 # result in about a minute on a laptop CPU.
 #
 # | # | notebook | you build |
@@ -67,6 +68,7 @@ if importlib.util.find_spec("attention_steps") is None:
 # | 07 | Transformer | positional encoding, FFN, encoder and decoder layers, the whole model |
 # | 08 | Vision Transformer | patches, patch embedding, `VisionTransformer` |
 # | 09 | attention as message passing | graph convolution, attention as an adjacency, SAGAN self-attention |
+# | 10 | attention at scale | RoPE, sampling, a KV cache, FlashAttention's online softmax |
 #
 # This first notebook shows how the course works and builds the two small functions that everything after it
 # stands on: **softmax**, which turns scores into weights, and the **embedding lookup**, which turns token ids into

@@ -1133,7 +1133,7 @@ print("notebook 03: GRU encoder + Bahdanau attention decoder: its target is ≥ 
 # EOS. For open-ended text, a language model decoded greedily often falls into a loop: once a phrase has been
 # written, the same context makes the same phrase the most likely continuation again. Practical decoders sample
 # from the distribution (with a temperature, top-k or top-p), search several candidates at once (beam search) or
-# penalise repetition.
+# penalise repetition. Notebook 10 trains a small GPT-style model, shows it looping, and writes the sampler.
 #
 # One block, two masks — changing the last token moves every output of the bidirectional block but none of the
 # causal block's earlier outputs:

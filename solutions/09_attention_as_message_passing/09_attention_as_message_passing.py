@@ -957,7 +957,8 @@ for col, (index, (r, c)) in enumerate(zip(examples, pixels)):
 # revised from the edges $(i, k)$ and $(k, j)$ that close a triangle with it, so the edges themselves pass messages.
 # Both need data and compute far beyond a laptop, but every part of them is a piece this course has built.
 #
-# That closes the course: from an RNN's one-step-at-a-time memory (01), through Bahdanau's alignments (03), SENet's
-# channel gates (04), dot-product and multi-head attention (05, 06), the Transformer (07) and the Vision Transformer
-# (08), to the view that ties them together — attention as learned message passing on a graph the model draws for
-# itself.
+# That closes the course's tour of mechanisms: from an RNN's one-step-at-a-time memory (01), through Bahdanau's
+# alignments (03), SENet's channel gates (04), dot-product and multi-head attention (05, 06), the Transformer (07)
+# and the Vision Transformer (08), to the view that ties them together — attention as learned message passing on a
+# graph the model draws for itself. Notebook 10 takes the Transformer to where language models use it: a GPT-style decoder, rotary positions,
+# sampling, the KV cache and FlashAttention's online softmax.
