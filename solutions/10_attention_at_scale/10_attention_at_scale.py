@@ -354,7 +354,7 @@ def fit(position, steps=STEPS, seed=0):
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=3e-3, total_steps=steps, pct_start=0.1)
     history = train(model, optimizer, lm_loss, batch_sampler(corpus.train.tokens, batch_size=32, seed=seed,
                                                              device=device), steps,
-                    scheduler=schedule, evaluate=lambda: validation_loss(model), eval_every=max(1, steps // 10),
+                    scheduler=schedule, evaluate=lambda: validation_loss(model), eval_every=max(1, steps // 5),
                     desc=f"TinyGPT, {position}")
     return model, history
 
@@ -491,16 +491,14 @@ for label, kwargs in [("greedy", dict(temperature=0.0)), ("temperature 1", dict(
                       ("temperature 0.7, top-10", dict(temperature=0.7, top_k=10, seed=3))]:
     text = " ".join(corpus.vocab.itos[int(i)] for i in generate(gpt, start, 60, **kwargs)[1:])
     print(f"{label}:\n  {text}\n")
-    sentences = text.split(" . ")
-    if label == "greedy":
-        repeats = next((n for n, s in enumerate(sentences) if s != sentences[0]), len(sentences))
-        print(f"  greedy wrote {sentences[0]!r} {repeats} times in a row\n")
-    else:
-        print(f"  {len(set(sentences[:6]))} different sentences among the first 6\n")
+    first_six = text.split(" . ")[:6]  # one row's worth
+    common = max(first_six, key=first_six.count)
+    repeated = f"; {common!r} {first_six.count(common)} times" if first_six.count(common) > 1 else ", none twice"
+    print(f"  {len(set(first_six))} different sentences among the first 6{repeated}\n")
 
 # %% [markdown]
 # **What to notice.** Greedy decoding writes the single most likely sentence, and after its full stop it is in the
-# same situation again — a new sentence, independent of the last — so it writes the same sentence again, and again:
+# same situation again — a new sentence, independent of the last — so it writes the same sentence again and again:
 # the repetition loop learners meet in local language models, in its purest form. (Real models loop for a related
 # reason: once a phrase has been written, the context makes the same phrase likely again.) Here the loop ends where
 # a row does — every training row ended with EOS after six sentences, and the model writes EOS there too — and past
