@@ -379,7 +379,7 @@ for position, history in histories.items():
     steps_at, values = zip(*history.evals)
     ax.plot(steps_at, values, "o-", label=f"{position}: validation")
 ax.axhline(floor, color="black", ls="--", label=f"entropy floor {floor:.3f}")
-ax.set(xlabel="training step", ylabel="nats per token", yscale="log", title="Validation loss against the floor")
+ax.set(xlabel="training step", ylabel="nats per token", title="Validation loss against the floor")
 ax.legend()
 fig.tight_layout()
 show(fig)
@@ -632,7 +632,9 @@ fig, ax = plt.subplots(figsize=(6.5, 3.8))
 for label, values in cost.items():
     ax.plot(lengths, values, "o-", label=label)
 ax.set(xscale="log", yscale="log", xlabel="tokens so far", ylabel="ms for the next token",
+       xticks=lengths, xticklabels=[f"{n:,}" for n in lengths],
        title=f"Cost of one more token ({describe_device(device)})")
+ax.minorticks_off()  # one labelled tick per measured length
 ax.legend()
 ax.grid(alpha=0.3)
 fig.tight_layout()
@@ -778,7 +780,9 @@ fig, ax = plt.subplots(figsize=(6.5, 3.8))
 for label, values in peak.items():
     ax.plot(sizes, values, "o-", label=label)
 ax.set(xscale="log", yscale="log", xlabel="sequence length S", ylabel="MiB alive at the peak",
+       xticks=sizes, xticklabels=[f"{n:,}" for n in sizes],
        title="Memory of one attention (B=1, 4 heads, d=32)")
+ax.minorticks_off()
 ax.legend()
 ax.grid(alpha=0.3)
 fig.tight_layout()
