@@ -88,6 +88,14 @@ def _names_for(name: str) -> tuple[set[str], set[str]]:
     return FORBIDDEN_GROUPS.get(name, ({name, "_" + name}, {name, "_" + name}))
 
 
+def _not_for_dynamo(mode_class: type) -> None:
+    """torch wraps every dispatch mode's __torch_dispatch__ so that its first call imports torch._dynamo (seconds, and
+    it rewraps some torch functions). The helpers' modes never run under torch.compile: mark them as handled."""
+    raw = getattr(vars(mode_class)["__torch_dispatch__"], "__wrapped__", None)
+    if raw is not None:
+        setattr(raw, "__dynamo_disable", raw)
+
+
 class _FunctionGuard(TorchFunctionMode):
     def __init__(self, names: set[str], seen: list[str]):
         super().__init__()
@@ -114,11 +122,7 @@ if TorchDispatchMode is not None:
                 raise ForbiddenBuiltinError(f"torch's built-in `aten::{name}` was called")
             return func(*args, **(kwargs or {}))
 
-    # torch wraps every dispatch mode's __torch_dispatch__ so that its first call imports torch._dynamo (seconds,
-    # and it rewraps some torch functions). These guards never run under torch.compile: mark them as handled.
-    _raw_dispatch = getattr(vars(_DispatchGuard)["__torch_dispatch__"], "__wrapped__", None)
-    if _raw_dispatch is not None:
-        setattr(_raw_dispatch, "__dynamo_disable", _raw_dispatch)
+    _not_for_dynamo(_DispatchGuard)
 else:  # a torch without the (private) dispatch-mode API: forbid() checks at the Python level only
     class _DispatchGuard(contextlib.nullcontext):
         def __init__(self, names: set[str], seen: list[str]):
@@ -238,9 +242,7 @@ if TorchDispatchMode is not None:
                 _finalize(storage, self._free, key)
             return out
 
-    _raw_watch = getattr(vars(TensorWatch)["__torch_dispatch__"], "__wrapped__", None)
-    if _raw_watch is not None:
-        setattr(_raw_watch, "__dynamo_disable", _raw_watch)
+    _not_for_dynamo(TensorWatch)
 else:
     class TensorWatch(contextlib.nullcontext):
         """This torch has no dispatch modes: nothing is watched (``available`` is False, every figure 0)."""

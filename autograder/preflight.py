@@ -18,7 +18,7 @@ from pathlib import Path
 
 import nbformat
 
-from .notebooks import TEST_ID, nbgrader_meta
+from .notebooks import TEST_ID, items, nbgrader_meta
 from .review import forbidden_in, review
 
 FLAG = "flagged for review"
@@ -207,11 +207,7 @@ def flags(nb, release_nb) -> list[str]:
     given = {c.source for c in release_nb.cells if c.cell_type == "code"}
     learner = [c for c in nb.cells if c.cell_type == "code" and nbgrader_meta(c).get("grade_id") not in locked
                and c.source not in given]
-    tests: dict[str, list[str]] = {}  # item name -> its test cells
-    for cell in release_nb.cells:
-        m = TEST_ID.match(nbgrader_meta(cell).get("grade_id", "") or "") if nbgrader_meta(cell).get("grade") else None
-        if m is not None:
-            tests.setdefault(m["name"], []).append(cell.source)
+    tests = {item.name: [t.source for t in item.tests] for item in items(release_nb)}  # item name -> its tests
     anywhere = forbidden_in([source for sources in tests.values() for source in sources])
     hits: set[str] = set()
     for cell in learner:  # an answer cell against its own item's forbidden built-ins (10's sampler may use softmax)

@@ -68,10 +68,11 @@ def token_probabilities(logits: np.ndarray, temperature: float, top_k: int | Non
     return weights / weights.sum(axis=-1, keepdims=True)
 
 
-def _frequencies(patterns: np.ndarray, probabilities: np.ndarray, *, name: str, remember: dict | None = None,
+def _frequencies(rows: int, probabilities: np.ndarray, *, name: str, remember: dict | None = None,
                  same_as: dict | None = None, differs_from: dict | None = None):
-    """The draws of rows that repeat ``patterns`` (row i has pattern i % P) follow ``probabilities``: no token of
-    probability 0, and each token's frequency within 5 standard errors of its probability."""
+    """The draws for ``rows`` rows of logits that cycle through P patterns (row i has pattern i % P) follow
+    ``probabilities`` (P, V): no token of probability 0, and each token's frequency within 5 standard errors of its
+    probability. ``remember`` / ``same_as`` / ``differs_from``: the draws kept for, or compared with, another step's."""
     n_patterns, vocabulary = probabilities.shape
 
     def expect(result: Result) -> str | None:
@@ -80,8 +81,8 @@ def _frequencies(patterns: np.ndarray, probabilities: np.ndarray, *, name: str, 
         draws = result.value
         if not isinstance(draws, np.ndarray) or result.dtype != "int64" or draws.ndim != 1:
             return f"{name}: expected a 1-D int64 tensor of token ids, got {result.dtype} {getattr(draws, 'shape', '')}"
-        if draws.shape[0] != patterns.shape[0]:
-            return f"{name}: expected {patterns.shape[0]} tokens (one per row), got {draws.shape[0]}"
+        if draws.shape[0] != rows:
+            return f"{name}: expected {rows} tokens (one per row), got {draws.shape[0]}"
         if draws.min() < 0 or draws.max() >= vocabulary:
             return f"{name}: token ids must lie in 0 … {vocabulary - 1}, got {int(draws.min())} … {int(draws.max())}"
         if remember is not None:
@@ -92,9 +93,9 @@ def _frequencies(patterns: np.ndarray, probabilities: np.ndarray, *, name: str, 
         if differs_from is not None and np.array_equal(draws, differs_from.get("draws")):
             return f"{name}: generators seeded differently drew the very same tokens (is the generator used?)"
         for p in range(n_patterns):
-            rows = draws[p::n_patterns]
-            n = rows.shape[0]
-            counts = np.bincount(rows, minlength=vocabulary)
+            drawn = draws[p::n_patterns]
+            n = drawn.shape[0]
+            counts = np.bincount(drawn, minlength=vocabulary)
             impossible = np.flatnonzero((probabilities[p] == 0) & (counts > 0))
             if impossible.size:
                 return (f"{name}: drew token {int(impossible[0])} {int(counts[impossible[0]])} times, but its "
@@ -119,7 +120,7 @@ def _draw_case(rng, *, temperature, top_k, label, rows=12_000, vocabulary=8, sca
     if seed is not None:
         kwargs["generator"] = generator(seed)
     return Step("sample_next", [logits], kwargs, seed=global_seed, expect=all_of(
-        _frequencies(logits, probabilities, name=label, remember=remember, same_as=same_as,
+        _frequencies(logits.shape[0], probabilities, name=label, remember=remember, same_as=same_as,
                      differs_from=differs_from),
         unchanged(logits, name=label)))
 
